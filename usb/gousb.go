@@ -1,0 +1,397 @@
+//go:build cgo
+
+package usb
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/google/gousb"
+)
+
+// Host is the USB bus as libusb sees it.
+type Host struct {
+	ctx *gousb.Context
+}
+
+// NewHost opens libusb. Close it when done.
+func NewHost() (*Host, error) {
+	return &Host{ctx: gousb.NewContext()}, nil
+}
+
+// Close releases libusb.
+func (h *Host) Close() error { return h.ctx.Close() }
+
+// Candidate is one RNDIS device on the bus.
+type Candidate struct {
+	Info
+	Function Function
+	OpenErr  error // why it cannot be used (permission, not RNDIS after all), or nil
+}
+
+// CDC class requests of the RNDIS control channel.
+const (
+	reqSendEncapsulatedCommand = 0x00
+	reqGetEncapsulatedResponse = 0x01
+	reqGetDescriptor           = 0x06
+	controlTimeout             = 5 * time.Second
+)
+
+// List returns every device with an RNDIS control interface, with its
+// strings where it could be opened and the reason where not.
+func (h *Host) List() ([]Candidate, error) {
+	var descs []*gousb.DeviceDesc
+	devs, err := h.ctx.OpenDevices(func(d *gousb.DeviceDesc) bool {
+		if hasRNDISClass(d) {
+			descs = append(descs, d)
+			return true
+		}
+		return false
+	})
+	defer func() {
+		for _, d := range devs {
+			d.Close()
+		}
+	}()
+	var out []Candidate
+	for _, desc := range descs {
+		i := slices.IndexFunc(devs, func(d *gousb.Device) bool { return d.Desc.Bus == desc.Bus && d.Desc.Address == desc.Address })
+		if i < 0 {
+			c := Candidate{Info: descInfo(desc)}
+			c.OpenErr = classify(err, c.Info)
+			if c.OpenErr == nil {
+				c.OpenErr = fmt.Errorf("%v: cannot open", c.Info)
+			}
+			out = append(out, c)
+			continue
+		}
+		info, fn, ferr := inspect(devs[i])
+		out = append(out, Candidate{Info: info, Function: fn, OpenErr: ferr})
+	}
+	return out, nil
+}
+
+func hasRNDISClass(d *gousb.DeviceDesc) bool {
+	for _, c := range d.Configs {
+		for _, i := range c.Interfaces {
+			for _, a := range i.AltSettings {
+				if slices.Contains(RNDISClasses, Class{uint8(a.Class), uint8(a.SubClass), uint8(a.Protocol)}) {
+					return true
+				}
+			}
+		}
+	}
+	return false
+}
+
+func descInfo(d *gousb.DeviceDesc) Info {
+	return Info{
+		Bus: d.Bus, Address: d.Address, Path: PortPath(d.Bus, d.Path),
+		VendorID: uint16(d.Vendor), ProductID: uint16(d.Product), Speed: d.Speed.String(),
+	}
+}
+
+// inspect reads a device's strings and raw configuration descriptors and
+// finds its RNDIS function.
+func inspect(d *gousb.Device) (Info, Function, error) {
+	d.ControlTimeout = controlTimeout
+	info := descInfo(d.Desc)
+	info.Manufacturer, _ = d.Manufacturer()
+	info.Product, _ = d.Product()
+	info.Serial, _ = d.SerialNumber()
+	var configs []Configuration
+	for idx := range len(d.Desc.Configs) {
+		raw, err := rawConfig(d, idx)
+		if err != nil {
+			return info, Function{}, fmt.Errorf("%v: reading configuration %d: %w", info, idx, mapErr(err))
+		}
+		c, err := ParseConfiguration(raw)
+		if err != nil {
+			return info, Function{}, fmt.Errorf("%v: %w", info, err)
+		}
+		configs = append(configs, c)
+	}
+	fn, err := FindFunction(configs)
+	if err != nil {
+		return info, fn, fmt.Errorf("%v: %w", info, err)
+	}
+	info.Config, info.Control, info.ControlIface, info.DataIface = fn.Config, fn.Control, fn.ControlIface, fn.DataIface
+	info.BulkInMaxPacket, info.BulkOutMaxPacket = fn.BulkIn.MaxPacketSize, fn.BulkOut.MaxPacketSize
+	return info, fn, nil
+}
+
+// rawConfig reads configuration descriptor idx with GET_DESCRIPTOR, since
+// gousb does not expose the class-specific descriptors (the CDC Union).
+func rawConfig(d *gousb.Device, idx int) ([]byte, error) {
+	head := make([]byte, 9)
+	if _, err := d.Control(0x80, reqGetDescriptor, 0x0200|uint16(idx), 0, head); err != nil {
+		return nil, err
+	}
+	total := int(head[2]) | int(head[3])<<8
+	if total < 9 {
+		return nil, fmt.Errorf("wTotalLength %d", total)
+	}
+	raw := make([]byte, total)
+	n, err := d.Control(0x80, reqGetDescriptor, 0x0200|uint16(idx), 0, raw)
+	return raw[:n], err
+}
+
+// Opener returns an Opener for the device sel selects.
+func (h *Host) Opener(sel Selector) Opener { return hostOpener{h, sel} }
+
+type hostOpener struct {
+	h   *Host
+	sel Selector
+}
+
+func (o hostOpener) Open(ctx context.Context) (Transport, error) { return o.h.Open(ctx, o.sel) }
+
+// Open claims the first RNDIS device that sel selects: it switches the
+// device to its RNDIS configuration, detaches kernel drivers (rndis_host,
+// cdc_ether) and claims the control and data interfaces.
+func (h *Host) Open(ctx context.Context, sel Selector) (Transport, error) {
+	var denied error
+	devs, err := h.ctx.OpenDevices(func(d *gousb.DeviceDesc) bool {
+		i := descInfo(d)
+		return hasRNDISClass(d) && (sel.VendorID == 0 && sel.ProductID == 0 || sel.VendorID == i.VendorID && sel.ProductID == i.ProductID) &&
+			(sel.Path == "" || sel.Path == i.Path)
+	})
+	if err != nil {
+		denied = classify(err, Info{})
+	}
+	var chosen *gousb.Device
+	var info Info
+	var fn Function
+	var reasons []error
+	for _, d := range devs {
+		if chosen != nil {
+			d.Close()
+			continue
+		}
+		i, f, err := inspect(d)
+		if err != nil || !sel.Matches(i) {
+			if err != nil {
+				reasons = append(reasons, err)
+			}
+			d.Close()
+			continue
+		}
+		chosen, info, fn = d, i, f
+	}
+	if chosen == nil {
+		if denied != nil {
+			return nil, denied
+		}
+		return nil, fmt.Errorf("%w for %v%s", ErrNoDevice, sel, joinReasons(reasons))
+	}
+	t, err := claim(chosen, info, fn)
+	if err != nil {
+		chosen.Close()
+		return nil, err
+	}
+	return t, nil
+}
+
+func joinReasons(errs []error) string {
+	if len(errs) == 0 {
+		return ""
+	}
+	return " (" + errors.Join(errs...).Error() + ")"
+}
+
+// Transfer sizes and depths of the bulk streams.
+const (
+	rxTransferSize = 16384 + 512 // the 16 KiB offered in INITIALIZE, and slack for a pad byte
+	rxInFlight     = 8
+	txInFlight     = 8
+	txTransferSize = 64 * 1024 // larger than any MaxTransferSize a sane device gives
+)
+
+type gousbTransport struct {
+	dev    *gousb.Device
+	cfg    *gousb.Config
+	ctrl   *gousb.Interface
+	data   *gousb.Interface
+	notify *gousb.InEndpoint
+	in     *gousb.InEndpoint
+	out    *gousb.OutEndpoint
+	info   Info
+
+	readMu    sync.Mutex
+	rx        *gousb.ReadStream
+	writeMu   sync.Mutex
+	tx        *gousb.WriteStream
+	txBuf     []byte
+	notifyBuf []byte
+
+	closeOnce sync.Once
+}
+
+func claim(d *gousb.Device, info Info, fn Function) (*gousbTransport, error) {
+	if err := d.SetAutoDetach(true); err != nil {
+		return nil, fmt.Errorf("%v: kernel driver auto-detach: %w", info, classify(err, info))
+	}
+	cfg, err := d.Config(fn.Config)
+	if err != nil {
+		return nil, fmt.Errorf("%v: configuration %d: %w", info, fn.Config, classify(err, info))
+	}
+	t := &gousbTransport{dev: d, cfg: cfg, info: info, notifyBuf: make([]byte, 64)}
+	fail := func(what string, err error) (*gousbTransport, error) {
+		t.release()
+		return nil, fmt.Errorf("%v: %s: %w", info, what, classify(err, info))
+	}
+	if t.ctrl, err = cfg.Interface(fn.ControlIface, 0); err != nil {
+		return fail(fmt.Sprintf("claiming control interface %d", fn.ControlIface), err)
+	}
+	if t.data, err = cfg.Interface(fn.DataIface, fn.DataAlt); err != nil {
+		return fail(fmt.Sprintf("claiming data interface %d", fn.DataIface), err)
+	}
+	if t.notify, err = t.ctrl.InEndpoint(int(fn.Notify.Address & 0x0f)); err != nil {
+		return fail("notification endpoint", err)
+	}
+	if t.in, err = t.data.InEndpoint(int(fn.BulkIn.Address & 0x0f)); err != nil {
+		return fail("bulk IN endpoint", err)
+	}
+	if t.out, err = t.data.OutEndpoint(int(fn.BulkOut.Address & 0x0f)); err != nil {
+		return fail("bulk OUT endpoint", err)
+	}
+	return t, nil
+}
+
+func (t *gousbTransport) Info() Info { return t.info }
+
+func (t *gousbTransport) SendCommand(ctx context.Context, msg []byte) error {
+	if _, err := t.dev.Control(0x21, reqSendEncapsulatedCommand, 0, uint16(t.info.ControlIface), msg); err != nil {
+		return fmt.Errorf("%v: SEND_ENCAPSULATED_COMMAND: %w", t.info, mapErr(err))
+	}
+	return ctx.Err()
+}
+
+func (t *gousbTransport) GetResponse(ctx context.Context, buf []byte) (int, error) {
+	n, err := t.dev.Control(0xA1, reqGetEncapsulatedResponse, 0, uint16(t.info.ControlIface), buf)
+	if errors.Is(err, gousb.ErrorPipe) {
+		return 0, nil // the device stalls the request when it has nothing to say
+	}
+	if err != nil {
+		return 0, fmt.Errorf("%v: GET_ENCAPSULATED_RESPONSE: %w", t.info, mapErr(err))
+	}
+	return n, ctx.Err()
+}
+
+func (t *gousbTransport) WaitNotification(ctx context.Context) ([]byte, error) {
+	for {
+		n, err := t.notify.ReadContext(ctx, t.notifyBuf)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil, ctx.Err()
+			}
+			return nil, fmt.Errorf("%v: interrupt endpoint: %w", t.info, mapErr(err))
+		}
+		if n > 0 {
+			return t.notifyBuf[:n], nil
+		}
+	}
+}
+
+func (t *gousbTransport) ReadBulk(ctx context.Context, buf []byte) (int, error) {
+	t.readMu.Lock()
+	defer t.readMu.Unlock()
+	if t.rx == nil {
+		rx, err := t.in.NewStream(rxTransferSize, rxInFlight)
+		if err != nil {
+			return 0, fmt.Errorf("%v: bulk IN stream: %w", t.info, mapErr(err))
+		}
+		t.rx = rx
+	}
+	n, err := t.rx.ReadContext(ctx, buf)
+	if err != nil {
+		t.rx = nil // a stream ends at its first error; the next read starts a new one
+		if ctx.Err() != nil {
+			return 0, ctx.Err()
+		}
+		return 0, fmt.Errorf("%v: bulk IN: %w", t.info, mapErr(err))
+	}
+	return n, nil
+}
+
+func (t *gousbTransport) WriteBulk(ctx context.Context, p []byte) error {
+	t.writeMu.Lock()
+	defer t.writeMu.Unlock()
+	if t.tx == nil {
+		tx, err := t.out.NewStream(txTransferSize, txInFlight)
+		if err != nil {
+			return fmt.Errorf("%v: bulk OUT stream: %w", t.info, mapErr(err))
+		}
+		t.tx = tx
+	}
+	if len(p)+1 > txTransferSize {
+		return fmt.Errorf("%v: bulk OUT transfer of %d bytes exceeds %d", t.info, len(p), txTransferSize-1)
+	}
+	if ShortPacketPad(len(p), t.info.BulkOutMaxPacket) > 0 {
+		t.txBuf = append(append(t.txBuf[:0], p...), 0)
+		p = t.txBuf
+	}
+	if _, err := t.tx.WriteContext(ctx, p); err != nil {
+		t.tx = nil
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		return fmt.Errorf("%v: bulk OUT: %w", t.info, mapErr(err))
+	}
+	return nil
+}
+
+func (t *gousbTransport) Close() error {
+	t.closeOnce.Do(t.release)
+	return nil
+}
+
+func (t *gousbTransport) release() {
+	t.readMu.Lock()
+	if t.rx != nil {
+		t.rx.Close()
+	}
+	t.readMu.Unlock()
+	t.writeMu.Lock()
+	if t.tx != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		t.tx.CloseContext(ctx)
+		cancel()
+	}
+	t.writeMu.Unlock()
+	if t.data != nil {
+		t.data.Close()
+	}
+	if t.ctrl != nil {
+		t.ctrl.Close()
+	}
+	if t.cfg != nil {
+		t.cfg.Close()
+	}
+	t.dev.Close()
+}
+
+// mapErr turns libusb's "no device" into ErrDeviceGone.
+func mapErr(err error) error {
+	if errors.Is(err, gousb.ErrorNoDevice) || errors.Is(err, gousb.TransferNoDevice) {
+		return fmt.Errorf("%w (%v)", ErrDeviceGone, err)
+	}
+	return err
+}
+
+// classify names the errors a user can act on.
+func classify(err error, info Info) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, gousb.ErrorAccess):
+		return fmt.Errorf("%w: %v (open /dev/bus/usb as a user allowed to: install examples/70-rndis-netd.rules and re-plug the device)", ErrPermission, err)
+	case errors.Is(err, gousb.ErrorBusy):
+		return fmt.Errorf("%w: %v (another program or driver holds the interface)", ErrBusy, err)
+	}
+	return mapErr(err)
+}

@@ -1,0 +1,53 @@
+package sim
+
+import (
+	"fmt"
+
+	"gvisor.dev/gvisor/pkg/tcpip"
+	"gvisor.dev/gvisor/pkg/tcpip/header"
+	"gvisor.dev/gvisor/pkg/tcpip/link/channel"
+	"gvisor.dev/gvisor/pkg/tcpip/link/ethernet"
+	"gvisor.dev/gvisor/pkg/tcpip/network/arp"
+	"gvisor.dev/gvisor/pkg/tcpip/network/ipv4"
+	"gvisor.dev/gvisor/pkg/tcpip/network/ipv6"
+	"gvisor.dev/gvisor/pkg/tcpip/stack"
+	"gvisor.dev/gvisor/pkg/tcpip/transport/icmp"
+	"gvisor.dev/gvisor/pkg/tcpip/transport/tcp"
+	"gvisor.dev/gvisor/pkg/tcpip/transport/udp"
+)
+
+const (
+	phoneNIC tcpip.NICID = 1
+	// phoneQueue is how many frames the phone buffers toward the host, like
+	// the request queue of a USB device controller driver.
+	phoneQueue = 4096
+)
+
+func (p *Phone) startStack() error {
+	p.stack = stack.New(stack.Options{
+		NetworkProtocols:   []stack.NetworkProtocolFactory{ipv4.NewProtocol, arp.NewProtocol, ipv6.NewProtocol},
+		TransportProtocols: []stack.TransportProtocolFactory{tcp.NewProtocol, udp.NewProtocol, icmp.NewProtocol4, icmp.NewProtocol6},
+	})
+	sack := tcpip.TCPSACKEnabled(true)
+	p.stack.SetTransportProtocolOption(tcp.ProtocolNumber, &sack)
+	recovery := tcpip.TCPRecovery(0)
+	p.stack.SetTransportProtocolOption(tcp.ProtocolNumber, &recovery)
+	p.nic = channel.New(phoneQueue, uint32(p.cfg.MTU+header.EthernetMinimumSize), tcpip.LinkAddress(p.cfg.PhoneMAC))
+	if err := p.stack.CreateNIC(phoneNIC, ethernet.New(p.nic)); err != nil {
+		return fmt.Errorf("sim: creating the phone's NIC: %v", err)
+	}
+	addr := tcpip.AddrFrom4(p.cfg.PhoneAddr.As4())
+	if err := p.stack.AddProtocolAddress(phoneNIC, tcpip.ProtocolAddress{
+		Protocol:          ipv4.ProtocolNumber,
+		AddressWithPrefix: tcpip.AddressWithPrefix{Address: addr, PrefixLen: p.cfg.Subnet.Bits()},
+	}, stack.AddressProperties{}); err != nil {
+		return fmt.Errorf("sim: adding %v: %v", p.cfg.PhoneAddr, err)
+	}
+	// Everything leaves through the tether: the subnet, and the broadcasts
+	// of the DHCP server.
+	p.stack.SetRouteTable([]tcpip.Route{
+		{Destination: header.IPv4EmptySubnet, NIC: phoneNIC},
+		{Destination: header.IPv6EmptySubnet, NIC: phoneNIC},
+	})
+	return nil
+}
