@@ -3,6 +3,7 @@ package rndis
 import (
 	"errors"
 	"fmt"
+	"slices"
 )
 
 // PacketReader walks the PACKET_MSGs concatenated in one bulk-IN transfer and
@@ -118,27 +119,37 @@ func NewPacketWriter(buf []byte, limits PacketLimits) *PacketWriter {
 // Add appends frame as one PACKET_MSG. It returns false, adding nothing, when
 // the transfer is full; then send Bytes, Reset, and add again.
 func (w *PacketWriter) Add(frame []byte) (bool, error) {
-	if len(frame) == 0 || len(frame) > w.limits.MaxFrame() {
-		return false, fmt.Errorf("%w: %d bytes, limit %d", ErrFrameTooLarge, len(frame), w.limits.MaxFrame())
+	dst, ok, err := w.Reserve(len(frame))
+	if ok {
+		copy(dst, frame)
 	}
-	if w.count == 0 {
-		w.buf = appendPacket(w.buf, frame)
-		w.count = 1
-		return true, nil
+	return ok, err
+}
+
+// Reserve appends a PACKET_MSG for a frame of n bytes and returns the space
+// for the frame, for a caller whose frame is in pieces. It returns false,
+// adding nothing, when the transfer is full.
+func (w *PacketWriter) Reserve(n int) ([]byte, bool, error) {
+	if n == 0 || n > w.limits.MaxFrame() {
+		return nil, false, fmt.Errorf("%w: %d bytes, limit %d", ErrFrameTooLarge, n, w.limits.MaxFrame())
 	}
-	start := alignUp(len(w.buf), w.limits.Alignment)
-	if w.count >= w.limits.MaxPacketsPerTransfer || start+PacketHeaderSize+len(frame) > w.limits.MaxTransferSize {
-		return false, nil
+	start := 0
+	if w.count > 0 {
+		start = alignUp(len(w.buf), w.limits.Alignment)
+		if w.count >= w.limits.MaxPacketsPerTransfer || start+PacketHeaderSize+n > w.limits.MaxTransferSize {
+			return nil, false, nil
+		}
+		pad := start - len(w.buf)
+		for range pad {
+			w.buf = append(w.buf, 0)
+		}
+		le.PutUint32(w.buf[w.last+4:], le.Uint32(w.buf[w.last+4:])+uint32(pad))
 	}
-	pad := start - len(w.buf)
-	for range pad {
-		w.buf = append(w.buf, 0)
-	}
-	le.PutUint32(w.buf[w.last+4:], le.Uint32(w.buf[w.last+4:])+uint32(pad))
-	w.last = len(w.buf)
-	w.buf = appendPacket(w.buf, frame)
+	w.last = start
+	w.buf = appendPacketHeader(w.buf, n)
+	w.buf = slices.Grow(w.buf, n)[:len(w.buf)+n] // the caller fills all n bytes
 	w.count++
-	return true, nil
+	return w.buf[len(w.buf)-n:], true, nil
 }
 
 // Bytes returns the transfer built so far.
@@ -160,12 +171,17 @@ func alignUp(n, align int) int {
 
 // appendPacket appends a PACKET_MSG holding frame.
 func appendPacket(b []byte, frame []byte) []byte {
+	return append(appendPacketHeader(b, len(frame)), frame...)
+}
+
+// appendPacketHeader appends the header of a PACKET_MSG for an n-byte frame.
+func appendPacketHeader(b []byte, n int) []byte {
 	b = le.AppendUint32(b, uint32(TypePacket))
-	b = le.AppendUint32(b, uint32(PacketHeaderSize+len(frame)))
+	b = le.AppendUint32(b, uint32(PacketHeaderSize+n))
 	b = le.AppendUint32(b, packetDataOffset)
-	b = le.AppendUint32(b, uint32(len(frame)))
+	b = le.AppendUint32(b, uint32(n))
 	for range 7 { // OOB data, per-packet info, VcHandle, reserved: unused
 		b = le.AppendUint32(b, 0)
 	}
-	return append(b, frame...)
+	return b
 }

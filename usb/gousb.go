@@ -150,6 +150,9 @@ type hostOpener struct {
 
 func (o hostOpener) Open(ctx context.Context) (Transport, error) { return o.h.Open(ctx, o.sel) }
 
+// Narrow returns an Opener for the device described by i only.
+func (o hostOpener) Narrow(i Info) Opener { return hostOpener{o.h, Same(i)} }
+
 // Open claims the first RNDIS device that sel selects: it switches the
 // device to its RNDIS configuration, detaches kernel drivers (rndis_host,
 // cdc_ether) and claims the control and data interfaces.

@@ -38,6 +38,12 @@ type Opener interface {
 	Open(ctx context.Context) (Transport, error)
 }
 
+// Narrower is an Opener that can narrow itself to the device it opened,
+// so that what comes back after an unplug is that device and no other.
+type Narrower interface {
+	Narrow(Info) Opener
+}
+
 // ResponseBufferSize is the size of the buffer for a control response: the
 // spec requires a host to accept 1024 bytes; Linux uses 1025.
 const ResponseBufferSize = 1025

@@ -32,6 +32,9 @@ type services struct {
 	closers []io.Closer
 	wg      sync.WaitGroup
 	dhcp    *dhcpServer
+
+	mu    sync.Mutex
+	conns map[net.Conn]struct{} // open echo connections, closed with the phone
 }
 
 func startServices(p *Phone) (*services, error) {
@@ -66,7 +69,7 @@ func startServices(p *Phone) (*services, error) {
 	if err != nil {
 		return fail("TCP echo", err)
 	}
-	s.serve(tcpEcho, func() { echoTCP(tcpEcho, &s.wg) })
+	s.serve(tcpEcho, func() { s.echoTCP(tcpEcho) })
 
 	web, err := gonet.ListenTCP(p.stack, tcpip.FullAddress{NIC: phoneNIC, Addr: addr, Port: HTTPPort}, ipv4.ProtocolNumber)
 	if err != nil {
@@ -90,6 +93,11 @@ func (s *services) close() {
 	for _, c := range s.closers {
 		c.Close()
 	}
+	s.mu.Lock()
+	for c := range s.conns {
+		c.Close()
+	}
+	s.mu.Unlock()
 	s.wg.Wait()
 }
 
@@ -120,17 +128,26 @@ func echoUDP(c *gonet.UDPConn) {
 	}
 }
 
-func echoTCP(l net.Listener, wg *sync.WaitGroup) {
+func (s *services) echoTCP(l net.Listener) {
 	for {
 		c, err := l.Accept()
 		if err != nil {
 			return
 		}
-		wg.Add(1)
+		s.mu.Lock()
+		if s.conns == nil {
+			s.conns = map[net.Conn]struct{}{}
+		}
+		s.conns[c] = struct{}{}
+		s.mu.Unlock()
+		s.wg.Add(1)
 		go func() {
-			defer wg.Done()
-			defer c.Close()
+			defer s.wg.Done()
 			io.Copy(c, c)
+			c.Close()
+			s.mu.Lock()
+			delete(s.conns, c)
+			s.mu.Unlock()
 		}()
 	}
 }

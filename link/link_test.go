@@ -1,0 +1,108 @@
+package link
+
+import (
+	"bytes"
+	"context"
+	"testing"
+	"time"
+
+	"github.com/rndis-netd/rndis-netd/rndis"
+	"github.com/rndis-netd/rndis-netd/usb/sim"
+)
+
+func TestOpenLearnsTheDevice(t *testing.T) {
+	for _, cfg := range []sim.Config{sim.LinuxGadget(), sim.Qualcomm()} {
+		t.Run(cfg.Name, func(t *testing.T) {
+			tb := newTestbed(t, cfg, fastOptions())
+			info := tb.link.Info()
+			want := rndis.PacketLimits{MaxTransferSize: cfg.MaxTransferSize, MaxPacketsPerTransfer: cfg.MaxPacketsPerTransfer, Alignment: 1 << cfg.AlignmentShift}
+			if info.Limits != want {
+				t.Errorf("limits %+v, want %+v", info.Limits, want)
+			}
+			if !bytes.Equal(info.DeviceMAC, cfg.HostMAC) {
+				t.Errorf("device MAC %v, want %v", info.DeviceMAC, cfg.HostMAC)
+			}
+			// The phone's address is locally administered: the host picks its own.
+			if bytes.Equal(info.MAC, cfg.HostMAC) || info.MAC[0]&0x03 != 0x02 {
+				t.Errorf("host MAC %v: want a random locally-administered unicast address", info.MAC)
+			}
+			if info.MTU != cfg.MTU || info.LinkSpeed != cfg.LinkSpeed || !info.MediaConnected || len(info.SupportedOIDs) == 0 {
+				t.Errorf("info %+v", info)
+			}
+			if f := tb.phone.Stats().PacketFilter; f != rndis.FilterDirected|rndis.FilterBroadcast|rndis.FilterAllMulticast {
+				t.Errorf("packet filter %#x", f)
+			}
+			if !tb.link.Up() {
+				t.Error("link not up after Open")
+			}
+		})
+	}
+}
+
+func TestHostMAC(t *testing.T) {
+	global := []byte{0x00, 0x1a, 0x11, 1, 2, 3}
+	if got := hostMAC(global); !bytes.Equal(got, global) {
+		t.Errorf("a globally administered address was replaced: %v", got)
+	}
+	for _, dev := range [][]byte{{0, 0, 0, 0, 0, 0}, {0x02, 1, 2, 3, 4, 5}} {
+		if got := hostMAC(dev); bytes.Equal(got, dev) || got[0]&0x03 != 0x02 {
+			t.Errorf("hostMAC(%x) = %v", dev, got)
+		}
+	}
+}
+
+func TestCloseSendsHalt(t *testing.T) {
+	phone, err := sim.New(sim.LinuxGadget())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer phone.Close()
+	l, err := Open(context.Background(), phone, fastOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.Close()
+	if got := phone.Stats().HostHalts; got != 1 {
+		t.Errorf("phone saw %d HALTs, want 1", got)
+	}
+	if ev := l.LastEvent(); ev.Up || ev.Cause != CauseClosed {
+		t.Errorf("last event %v", ev)
+	}
+	// The device was released: it can be opened again.
+	tr, err := phone.Open(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr.Close()
+}
+
+func TestEchoThroughTheLink(t *testing.T) {
+	for _, cfg := range []sim.Config{sim.LinuxGadget(), sim.Qualcomm()} {
+		t.Run(cfg.Name, func(t *testing.T) {
+			tb := newTestbed(t, cfg, fastOptions())
+			c := tb.dial(t, sim.EchoPort)
+			defer c.Close()
+			size := 64 << 20
+			if raceEnabled || testing.Short() {
+				size = 8 << 20
+			}
+			c.SetDeadline(time.Now().Add(2 * time.Minute))
+			sent, got := echoStream(t, c, size, nil)
+			if sent != got {
+				t.Fatalf("SHA-256 of %d bytes: sent %x, echoed %x", size, sent, got)
+			}
+			s, ps := tb.link.Stats(), tb.phone.Stats()
+			if ps.LimitViolations != 0 {
+				t.Errorf("the host broke the phone's limits %d times", ps.LimitViolations)
+			}
+			if ps.MaxPacketsFromHost > cfg.MaxPacketsPerTransfer {
+				t.Errorf("%d packets in one transfer, phone accepts %d", ps.MaxPacketsFromHost, cfg.MaxPacketsPerTransfer)
+			}
+			t.Logf("%s: tx %.2f packets/transfer, rx %.2f; phone: most from host %d, most to host %d",
+				cfg.Name, s.TxPacketsPerTransfer(), s.RxPacketsPerTransfer(), ps.MaxPacketsFromHost, ps.MaxPacketsToHost)
+			if cfg.MaxPacketsPerTransfer > 1 && (ps.MaxPacketsFromHost < 2 || ps.MaxPacketsToHost < 2) {
+				t.Errorf("aggregating phone under load: most packets per transfer %d to it, %d from it; want several", ps.MaxPacketsFromHost, ps.MaxPacketsToHost)
+			}
+		})
+	}
+}

@@ -1,0 +1,67 @@
+package link
+
+import "sync/atomic"
+
+// Stats are the link's counters. Read them with Link.Stats.
+type Stats struct {
+	RxFrames, RxBytes, RxTransfers uint64
+	TxFrames, TxBytes, TxTransfers uint64
+
+	RxMalformed uint64 // transfers with a malformed PACKET_MSG (frames after it dropped)
+	RxLinkDown  uint64 // frames dropped because the link was down
+	RxErrors    uint64 // failed bulk-IN reads
+	TxLinkDown  uint64 // frames dropped because the link was down (queued ones included)
+	TxTooLarge  uint64 // frames larger than the device accepts
+	TxErrors    uint64 // failed bulk-OUT writes (their frames dropped)
+
+	ControlRequests    uint64
+	ControlRTTNanos    uint64 // sum over ControlRequests
+	ControlMalformed   uint64 // control messages that did not parse
+	ControlUnmatched   uint64 // completions matching no outstanding request
+	Indications        uint64
+	DeviceKeepAlives   uint64
+	Halts              uint64 // device-sent HALTs
+	Resets             uint64
+	Reinits            uint64
+	LinkDowns, LinkUps uint64
+}
+
+// TxPacketsPerTransfer is the mean number of frames per bulk-OUT transfer.
+func (s Stats) TxPacketsPerTransfer() float64 { return ratio(s.TxFrames, s.TxTransfers) }
+
+// RxPacketsPerTransfer is the mean number of frames per bulk-IN transfer.
+func (s Stats) RxPacketsPerTransfer() float64 { return ratio(s.RxFrames, s.RxTransfers) }
+
+func ratio(a, b uint64) float64 {
+	if b == 0 {
+		return 0
+	}
+	return float64(a) / float64(b)
+}
+
+// counters is Stats with atomic fields.
+type counters struct {
+	rxFrames, rxBytes, rxTransfers     atomic.Uint64
+	txFrames, txBytes, txTransfers     atomic.Uint64
+	rxMalformed, rxLinkDown, rxErrors  atomic.Uint64
+	txLinkDown, txTooLarge, txErrors   atomic.Uint64
+	controlRequests, controlRTT        atomic.Uint64
+	controlMalformed, controlUnmatched atomic.Uint64
+	indications, deviceKeepAlives      atomic.Uint64
+	halts, resets, reinits             atomic.Uint64
+	linkDowns, linkUps                 atomic.Uint64
+}
+
+func (c *counters) snapshot() Stats {
+	return Stats{
+		RxFrames: c.rxFrames.Load(), RxBytes: c.rxBytes.Load(), RxTransfers: c.rxTransfers.Load(),
+		TxFrames: c.txFrames.Load(), TxBytes: c.txBytes.Load(), TxTransfers: c.txTransfers.Load(),
+		RxMalformed: c.rxMalformed.Load(), RxLinkDown: c.rxLinkDown.Load(), RxErrors: c.rxErrors.Load(),
+		TxLinkDown: c.txLinkDown.Load(), TxTooLarge: c.txTooLarge.Load(), TxErrors: c.txErrors.Load(),
+		ControlRequests: c.controlRequests.Load(), ControlRTTNanos: c.controlRTT.Load(),
+		ControlMalformed: c.controlMalformed.Load(), ControlUnmatched: c.controlUnmatched.Load(),
+		Indications: c.indications.Load(), DeviceKeepAlives: c.deviceKeepAlives.Load(),
+		Halts: c.halts.Load(), Resets: c.resets.Load(), Reinits: c.reinits.Load(),
+		LinkDowns: c.linkDowns.Load(), LinkUps: c.linkUps.Load(),
+	}
+}
