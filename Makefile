@@ -20,10 +20,12 @@ fuzz:
 	$(GO) test ./usb -run '^$$' -fuzz '^FuzzParseConfiguration$$' -fuzztime $(FUZZTIME)
 
 # bench: the link's throughput through RNDIS and the baseline without it,
-# measured in the same run, and the ratio of each RNDIS figure to the
-# baseline of the same direction.
+# measured in the same run (BENCHCOUNT rounds each; the machines are noisy),
+# and the ratio of each RNDIS mean to the baseline mean of its direction.
+BENCHCOUNT ?= 5
 bench:
-	$(GO) test ./link -run '^$$' -bench 'TCPThroughput' -benchtime 8x | tee /dev/stderr | awk '\
-		/Gbit\/s/ { split($$1, p, "/"); dir = p[length(p)]; sub(/-[0-9]+$$/, "", dir); v = $$(NF-1); \
-			if ($$1 ~ /Baseline/) base[dir] = v; else { rndis[p[2] "/" dir] = v; d[p[2] "/" dir] = dir } } \
-		END { for (k in rndis) printf "ratio %-28s %.2f x baseline (%.2f / %.2f Gbit/s)\n", k, rndis[k] / base[d[k]], rndis[k], base[d[k]] }'
+	$(GO) test ./link -run '^$$' -bench 'TCPThroughput' -benchtime 16x -count $(BENCHCOUNT) | tee /dev/stderr | awk '\
+		/Gbit\/s/ { n = split($$1, p, "/"); dir = p[n]; sub(/-[0-9]+$$/, "", dir); \
+			key = ($$1 ~ /Baseline/) ? "baseline/" dir : p[2] "/" dir; sum[key] += $$(NF-1); cnt[key]++; d[key] = dir } \
+		END { for (k in sum) if (k !~ /^baseline/) { r = sum[k] / cnt[k]; b = sum["baseline/" d[k]] / cnt["baseline/" d[k]]; \
+			printf "ratio %-28s %.2f x baseline (%.2f / %.2f Gbit/s, mean of %d)\n", k, r / b, r, b, cnt[k] } }'

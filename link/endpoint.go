@@ -208,15 +208,17 @@ func (e *endpoint) flush(s *session, w *rndis.PacketWriter) {
 	e.l.stats.txBytes.Add(uint64(len(w.Bytes()) - w.Count()*rndis.PacketHeaderSize))
 }
 
-// receive reads bulk-IN transfers and hands each frame to the netstack
-// without copying: every frame's packet references the transfer's buffer.
+// receive reads bulk-IN transfers into one reused buffer and hands each
+// frame to the netstack in a view of its own. Sharing the transfer's view
+// between frames would be no cheaper: gVisor copies a shared chunk whole
+// (copy-on-write) the first time a header is parsed, and a fresh 16 KiB
+// chunk per transfer is zeroed before use.
 func (e *endpoint) receive(s *session) {
+	buf := make([]byte, rxBufferSize)
 	errs := 0
 	for {
-		v := buffer.NewViewSize(rxBufferSize)
-		n, err := s.t.ReadBulk(s.ctx, v.AsSlice())
+		n, err := s.t.ReadBulk(s.ctx, buf)
 		if err != nil {
-			v.Release()
 			if s.ctx.Err() != nil {
 				return
 			}
@@ -230,24 +232,20 @@ func (e *endpoint) receive(s *session) {
 		}
 		errs = 0
 		s.heard()
-		e.deliver(v, n)
-		v.Release()
+		e.deliver(buf[:n])
 	}
 }
 
-func (e *endpoint) deliver(v *buffer.View, n int) {
+func (e *endpoint) deliver(transfer []byte) {
 	e.l.stats.rxTransfers.Add(1)
 	d := e.dispatcher.Load()
-	r := rndis.NewPacketReader(v.AsSlice()[:n])
+	r := rndis.NewPacketReader(transfer)
 	for frame, ok := r.Next(); ok; frame, ok = r.Next() {
 		if d == nil || !e.l.isUp() {
 			e.l.stats.rxLinkDown.Add(1)
 			continue
 		}
-		fv := v.Clone()
-		fv.TrimFront(r.Offset())
-		fv.CapLength(len(frame))
-		pkt := stack.NewPacketBuffer(stack.PacketBufferOptions{Payload: buffer.MakeWithView(fv)})
+		pkt := stack.NewPacketBuffer(stack.PacketBufferOptions{Payload: buffer.MakeWithData(frame)})
 		(*d).DeliverNetworkPacket(0, pkt)
 		pkt.DecRef()
 		e.l.stats.rxFrames.Add(1)

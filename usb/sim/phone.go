@@ -53,6 +53,8 @@ type Phone struct {
 	notify      chan struct{}
 	nextRID     uint32
 	pending     *stack.PacketBuffer // a frame that did not fit the last transfer
+	epoch       uint64              // counts resets: transfers packed before one are discarded
+	connWG      sync.WaitGroup      // the bulk goroutines of every plug
 	faults      faults
 	stats       Stats
 	services    *services
@@ -88,6 +90,7 @@ func New(cfg Config) (*Phone, error) {
 // Close stops the phone.
 func (p *Phone) Close() {
 	p.Unplug()
+	p.connWG.Wait()
 	p.services.close()
 	p.nic.Close()
 	p.stack.Close()
@@ -155,6 +158,7 @@ func (p *Phone) release(c *conn) {
 // resetLocked returns the RNDIS function to its uninitialized state.
 func (p *Phone) resetLocked() {
 	p.initialized = false
+	p.epoch++
 	p.filter = 0
 	p.responses = nil
 	p.media = true

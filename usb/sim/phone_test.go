@@ -15,6 +15,16 @@ import (
 	"github.com/rndis-netd/rndis-netd/usb"
 )
 
+// waitFor polls cond: the phone handles bulk transfers on its own goroutines.
+func waitFor(t *testing.T, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(5 * time.Second); !cond(); time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("condition not met within 5s")
+		}
+	}
+}
+
 func newPhone(t *testing.T, cfg Config) (*Phone, usb.Transport) {
 	t.Helper()
 	p, err := New(cfg)
@@ -222,6 +232,7 @@ func TestPhoneDropsTransfersBeyondItsLimits(t *testing.T) {
 	w.Add(arpRequest(cfg))
 	w.Add(arpRequest(cfg))
 	tr.WriteBulk(context.Background(), w.Bytes())
+	waitFor(t, func() bool { return p.Stats().TransfersFromHost == 1 })
 	if s := p.Stats(); s.LimitViolations != 1 || s.FramesFromHost != 0 {
 		t.Errorf("two packets to a one-packet device: %+v", s)
 	}
