@@ -4,6 +4,7 @@ import (
 	"errors"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"gvisor.dev/gvisor/pkg/buffer"
 	"gvisor.dev/gvisor/pkg/tcpip"
@@ -185,6 +186,9 @@ func (e *endpoint) add(w *rndis.PacketWriter, pkt *stack.PacketBuffer) bool {
 		off += copy(dst[off:], b)
 	}
 	pkt.DecRef()
+	if c := e.l.opts.Capture; c != nil {
+		c.WriteFrame(time.Now(), dst)
+	}
 	return true
 }
 
@@ -204,6 +208,7 @@ func (e *endpoint) flush(s *session, w *rndis.PacketWriter) {
 		return
 	}
 	e.l.stats.txTransfers.Add(1)
+	e.l.stats.txBatches[batchBucket(w.Count())].Add(1)
 	e.l.stats.txFrames.Add(uint64(w.Count()))
 	e.l.stats.txBytes.Add(uint64(len(w.Bytes()) - w.Count()*rndis.PacketHeaderSize))
 }
@@ -240,10 +245,16 @@ func (e *endpoint) deliver(transfer []byte) {
 	e.l.stats.rxTransfers.Add(1)
 	d := e.dispatcher.Load()
 	r := rndis.NewPacketReader(transfer)
+	frames := 0
+	defer func() { e.l.stats.rxBatches[batchBucket(frames)].Add(1) }()
 	for frame, ok := r.Next(); ok; frame, ok = r.Next() {
+		frames++
 		if d == nil || !e.l.isUp() {
 			e.l.stats.rxLinkDown.Add(1)
 			continue
+		}
+		if c := e.l.opts.Capture; c != nil {
+			c.WriteFrame(time.Now(), frame)
 		}
 		pkt := stack.NewPacketBuffer(stack.PacketBufferOptions{Payload: buffer.MakeWithData(frame)})
 		(*d).DeliverNetworkPacket(0, pkt)

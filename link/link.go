@@ -26,6 +26,7 @@ type Options struct {
 	RetryMin          time.Duration // first delay of the capped exponential backoff; 100 ms
 	RetryMax          time.Duration // its cap; 5 s
 	TxQueue           int           // frames queued for bulk OUT before WritePackets blocks; 512
+	Capture           *PcapWriter   // if set, every frame in and out is recorded
 }
 
 func (o *Options) defaults() {

@@ -6,6 +6,9 @@ import (
 	"testing"
 	"time"
 
+	"gvisor.dev/gvisor/pkg/buffer"
+	"gvisor.dev/gvisor/pkg/tcpip/stack"
+
 	"github.com/rndis-netd/rndis-netd/rndis"
 	"github.com/rndis-netd/rndis-netd/usb/sim"
 )
@@ -100,9 +103,39 @@ func TestEchoThroughTheLink(t *testing.T) {
 			}
 			t.Logf("%s: tx %.2f packets/transfer, rx %.2f; phone: most from host %d, most to host %d",
 				cfg.Name, s.TxPacketsPerTransfer(), s.RxPacketsPerTransfer(), ps.MaxPacketsFromHost, ps.MaxPacketsToHost)
+			t.Logf("frames per transfer, buckets ≤%v: tx %v rx %v", BatchBuckets, s.TxBatches, s.RxBatches)
+			if cfg.MaxPacketsPerTransfer == 1 && (s.TxBatches[0] != s.TxTransfers || s.RxBatches[0] != s.RxTransfers) {
+				t.Errorf("one-packet device: transfers with more than one frame: tx %v rx %v", s.TxBatches, s.RxBatches)
+			}
 			if cfg.MaxPacketsPerTransfer > 1 && (ps.MaxPacketsFromHost < 2 || ps.MaxPacketsToHost < 2) {
 				t.Errorf("aggregating phone under load: most packets per transfer %d to it, %d from it; want several", ps.MaxPacketsFromHost, ps.MaxPacketsToHost)
 			}
 		})
+	}
+}
+
+// While the link is down, frames from the stack are dropped and counted,
+// never queued for a device that has discarded its state.
+func TestFramesWhileDownAreDroppedAndCounted(t *testing.T) {
+	tb := newTestbed(t, sim.LinuxGadget(), fastOptions())
+	tb.phone.IndicateStatus(rndis.StatusMediaDisconnect)
+	if ev := tb.nextEvent(t, 5*time.Second); ev.Up {
+		t.Fatalf("event %v", ev)
+	}
+	before := tb.link.Stats().TxLinkDown
+	var pkts stack.PacketBufferList
+	for range 3 {
+		pkts.PushBack(stack.NewPacketBuffer(stack.PacketBufferOptions{Payload: buffer.MakeWithData(make([]byte, 60))}))
+	}
+	n, err := tb.link.ep.WritePackets(pkts)
+	pkts.DecRef()
+	if n != 3 || err != nil {
+		t.Errorf("WritePackets = %d, %v", n, err)
+	}
+	if got := tb.link.Stats().TxLinkDown - before; got != 3 {
+		t.Errorf("TxLinkDown grew by %d, want 3", got)
+	}
+	if got := tb.phone.Stats().FramesFromHost; got != 0 {
+		t.Errorf("the phone received %d frames while the link was down", got)
 	}
 }

@@ -14,16 +14,32 @@ type Stats struct {
 	TxTooLarge  uint64 // frames larger than the device accepts
 	TxErrors    uint64 // failed bulk-OUT writes (their frames dropped)
 
-	ControlRequests    uint64
-	ControlRTTNanos    uint64 // sum over ControlRequests
-	ControlMalformed   uint64 // control messages that did not parse
-	ControlUnmatched   uint64 // completions matching no outstanding request
-	Indications        uint64
-	DeviceKeepAlives   uint64
+	ControlRequests  uint64
+	ControlRTTNanos  uint64 // sum over ControlRequests
+	ControlMalformed uint64 // control messages that did not parse
+	ControlUnmatched uint64 // completions matching no outstanding request
+	Indications      uint64
+	DeviceKeepAlives uint64
+	// Frames per transfer, counted in buckets whose upper bounds are
+	// BatchBuckets (the last bucket takes the rest).
+	TxBatches, RxBatches [len(BatchBuckets) + 1]uint64
+
 	Halts              uint64 // device-sent HALTs
 	Resets             uint64
 	Reinits            uint64
 	LinkDowns, LinkUps uint64
+}
+
+// BatchBuckets are the upper bounds of the frames-per-transfer buckets.
+var BatchBuckets = [...]int{1, 2, 4, 8, 16}
+
+func batchBucket(n int) int {
+	for i, b := range BatchBuckets {
+		if n <= b {
+			return i
+		}
+	}
+	return len(BatchBuckets)
 }
 
 // TxPacketsPerTransfer is the mean number of frames per bulk-OUT transfer.
@@ -50,10 +66,11 @@ type counters struct {
 	indications, deviceKeepAlives      atomic.Uint64
 	halts, resets, reinits             atomic.Uint64
 	linkDowns, linkUps                 atomic.Uint64
+	txBatches, rxBatches               [len(BatchBuckets) + 1]atomic.Uint64
 }
 
 func (c *counters) snapshot() Stats {
-	return Stats{
+	s := Stats{
 		RxFrames: c.rxFrames.Load(), RxBytes: c.rxBytes.Load(), RxTransfers: c.rxTransfers.Load(),
 		TxFrames: c.txFrames.Load(), TxBytes: c.txBytes.Load(), TxTransfers: c.txTransfers.Load(),
 		RxMalformed: c.rxMalformed.Load(), RxLinkDown: c.rxLinkDown.Load(), RxErrors: c.rxErrors.Load(),
@@ -64,4 +81,8 @@ func (c *counters) snapshot() Stats {
 		Halts: c.halts.Load(), Resets: c.resets.Load(), Reinits: c.reinits.Load(),
 		LinkDowns: c.linkDowns.Load(), LinkUps: c.linkUps.Load(),
 	}
+	for i := range s.TxBatches {
+		s.TxBatches[i], s.RxBatches[i] = c.txBatches[i].Load(), c.rxBatches[i].Load()
+	}
+	return s
 }

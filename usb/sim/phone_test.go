@@ -269,3 +269,38 @@ func TestQualcommPhoneAggregatesToTheHost(t *testing.T) {
 		t.Errorf("most packets in one transfer = %d, want %d", s.MaxPacketsToHost, cfg.DownlinkMaxPackets)
 	}
 }
+
+// Transfers the phone packed before a HALT never reach the host: the spec
+// discards outstanding packets.
+func TestHaltDiscardsTransfersInFlight(t *testing.T) {
+	cfg := LinuxGadget()
+	p, tr := newPhone(t, cfg)
+	initialize(t, tr)
+	setFilter(t, tr)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	for range 5 {
+		tr.WriteBulk(ctx, rndis.Marshal(rndis.Packet{Data: arpRequest(cfg)}))
+	}
+	waitFor(t, func() bool { return p.Stats().FramesToHost >= 5 }) // replies packed, not read
+	p.Halt()
+	if _, ok := response(t, tr).(rndis.Halt); !ok {
+		t.Fatal("no HALT")
+	}
+	initialize(t, tr)
+	setFilter(t, tr)
+	fresh := arpRequest(cfg)
+	sender := []byte{192, 168, 42, 77}
+	copy(header.ARP(fresh[header.EthernetMinimumSize:]).ProtocolAddressSender(), sender)
+	tr.WriteBulk(ctx, rndis.Marshal(rndis.Packet{Data: fresh}))
+	buf := make([]byte, 16384)
+	n, err := tr.ReadBulk(ctx, buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := rndis.NewPacketReader(buf[:n])
+	frame, _ := r.Next()
+	if got := header.ARP(frame[header.EthernetMinimumSize:]).ProtocolAddressTarget(); !bytes.Equal(got, sender) {
+		t.Errorf("first frame after the halt answers %v, want the request sent after it (%v)", net.IP(got), net.IP(sender))
+	}
+}
