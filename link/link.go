@@ -13,6 +13,7 @@ import (
 	"gvisor.dev/gvisor/pkg/tcpip/link/ethernet"
 	"gvisor.dev/gvisor/pkg/tcpip/stack"
 
+	"github.com/rndis-netd/rndis-netd/internal/notify"
 	"github.com/rndis-netd/rndis-netd/rndis"
 	"github.com/rndis-netd/rndis-netd/usb"
 )
@@ -57,7 +58,7 @@ type Link struct {
 	cancel context.CancelFunc
 	done   chan struct{}
 	ep     *endpoint
-	events *events
+	events *notify.Hub[Event]
 	stats  counters
 
 	mu      sync.Mutex
@@ -80,7 +81,7 @@ func Open(ctx context.Context, opener usb.Opener, opts Options) (*Link, error) {
 	}
 	lctx, cancel := context.WithCancel(context.Background())
 	l := &Link{opts: opts, opener: opener, log: opts.Logger, ctx: lctx, cancel: cancel,
-		done: make(chan struct{}), events: newEvents(), gate: make(chan struct{})}
+		done: make(chan struct{}), events: notify.New[Event](), gate: make(chan struct{})}
 	close(l.gate)
 	l.ep = newEndpoint(l)
 	s := newSession(l, t)
@@ -88,7 +89,7 @@ func Open(ctx context.Context, opener usb.Opener, opts Options) (*Link, error) {
 	if err != nil {
 		s.stop()
 		cancel()
-		l.events.close()
+		l.events.Close()
 		return nil, fmt.Errorf("initializing %v: %w", t.Info(), err)
 	}
 	// After an unplug, wait for this device, not any device.
@@ -137,7 +138,7 @@ func (l *Link) Stats() Stats { return l.stats.snapshot() }
 // Subscribe calls fn with every link event, in order, on a goroutine of the
 // link's; fn must not block for long. It returns a function that cancels
 // the subscription.
-func (l *Link) Subscribe(fn func(Event)) (cancel func()) { return l.events.subscribe(fn) }
+func (l *Link) Subscribe(fn func(Event)) (cancel func()) { return l.events.Subscribe(fn) }
 
 // Query reads an OID from the device (for tools such as probe).
 func (l *Link) Query(ctx context.Context, oid rndis.OID) ([]byte, error) {
@@ -154,7 +155,7 @@ func (l *Link) Query(ctx context.Context, oid rndis.OID) ([]byte, error) {
 func (l *Link) Close() error {
 	l.cancel()
 	<-l.done
-	l.events.close()
+	l.events.Close()
 	return nil
 }
 
@@ -174,7 +175,7 @@ func (l *Link) setUp(c Cause) {
 	l.mu.Unlock()
 	l.stats.linkUps.Add(1)
 	l.log.Info("link up", "cause", string(c))
-	l.events.publish(ev)
+	l.events.Publish(ev)
 }
 
 // setDown takes the link down and discards queued frames.
@@ -197,7 +198,7 @@ func (l *Link) setDown(c Cause, err error) {
 	} else {
 		l.log.Warn("link down", "cause", string(c))
 	}
-	l.events.publish(ev)
+	l.events.Publish(ev)
 }
 
 // gateChan returns a channel closed when the link is (or goes) down.

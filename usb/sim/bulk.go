@@ -12,8 +12,8 @@ import (
 	"github.com/rndis-netd/rndis-netd/usb"
 )
 
-// transfersInFlight is how many bulk transfers each way the phone's USB
-// controller holds, as a real one queues requests.
+// transfersInFlight is how many host transfers the phone's USB controller
+// holds before the host's writes wait, as a real one queues requests.
 const transfersInFlight = 8
 
 // transfer is one bulk transfer, stamped with the phone's reset epoch: a

@@ -37,9 +37,14 @@ type Config struct {
 	// The tethering network.
 	Subnet    netip.Prefix // the phone has the first address of PhoneAddr
 	PhoneAddr netip.Addr
+	Prefix6   netip.Prefix // the /64 the phone advertises for SLAAC; the phone is ::1 in it
 	LeaseTime time.Duration
+	NoDHCP    bool                  // serve no DHCP, as some LTE modules do
 	DNS       map[string]netip.Addr // names the phone's DNS server answers; PhoneName always
 }
+
+// PhoneAddr6 returns the phone's address in its IPv6 prefix.
+func (c Config) PhoneAddr6() netip.Addr { return c.Prefix6.Masked().Addr().Next() }
 
 // PhoneName is the name the phone's DNS server gives its own address.
 const PhoneName = "phone.test"
@@ -89,6 +94,7 @@ func base() Config {
 		LinkSpeed:     425_000_000,
 		Subnet:        netip.MustParsePrefix("192.168.42.0/24"),
 		PhoneAddr:     netip.MustParseAddr("192.168.42.129"),
+		Prefix6:       netip.MustParsePrefix("fd52:4e44:4953:2a::/64"),
 		LeaseTime:     time.Hour,
 	}
 }

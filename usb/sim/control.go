@@ -126,6 +126,12 @@ func (p *Phone) setLocked(oid rndis.OID, buf []byte) rndis.Status {
 		}
 		p.filter = binary.LittleEndian.Uint32(buf)
 		p.stats.PacketFilter = p.filter
+		if p.filter != 0 {
+			select {
+			case p.filterSet <- struct{}{}:
+			default:
+			}
+		}
 		return rndis.StatusSuccess
 	case rndis.OID8023MulticastList:
 		return rndis.StatusSuccess

@@ -12,15 +12,16 @@ import (
 // dhcpServer hands out addresses of the tethering subnet, as a phone's
 // dnsmasq does: router and DNS server are the phone.
 type dhcpServer struct {
-	mu     sync.Mutex
-	cfg    Config
-	conn   net.PacketConn
-	leases map[string]netip.Addr // by client MAC
-	served int                   // ACKs sent, for tests
+	mu       sync.Mutex
+	cfg      Config
+	conn     net.PacketConn
+	leases   map[string]netip.Addr // by client MAC
+	declined map[netip.Addr]bool   // reported in use by a client
+	served   int                   // ACKs sent, for tests
 }
 
 func newDHCPServer(cfg Config, conn net.PacketConn) *dhcpServer {
-	return &dhcpServer{cfg: cfg, conn: conn, leases: map[string]netip.Addr{}}
+	return &dhcpServer{cfg: cfg, conn: conn, leases: map[string]netip.Addr{}, declined: map[netip.Addr]bool{}}
 }
 
 func (d *dhcpServer) serve() {
@@ -66,7 +67,12 @@ func (d *dhcpServer) handle(req *dhcpv4.DHCPv4) *dhcpv4.DHCPv4 {
 		d.leases[mac] = addr
 		d.served++
 		return d.reply(req, dhcpv4.MessageTypeAck, addr)
-	case dhcpv4.MessageTypeRelease, dhcpv4.MessageTypeDecline:
+	case dhcpv4.MessageTypeDecline:
+		if a, ok := netip.AddrFromSlice(req.RequestedIPAddress().To4()); ok {
+			d.declined[a] = true
+		}
+		delete(d.leases, mac)
+	case dhcpv4.MessageTypeRelease:
 		delete(d.leases, mac)
 	}
 	return nil
@@ -88,6 +94,9 @@ func (d *dhcpServer) leaseFor(mac string) netip.Addr {
 }
 
 func (d *dhcpServer) takenByOther(a netip.Addr, mac string) bool {
+	if d.declined[a] {
+		return true
+	}
 	for m, l := range d.leases {
 		if l == a && m != mac {
 			return true
@@ -123,9 +132,21 @@ func (d *dhcpServer) reply(req *dhcpv4.DHCPv4, t dhcpv4.MessageType, yours netip
 	return reply
 }
 
+// renumber moves the server to another network and forgets its leases.
+func (d *dhcpServer) renumber(subnet netip.Prefix, phone netip.Addr) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.cfg.Subnet, d.cfg.PhoneAddr = subnet, phone
+	clear(d.leases)
+	clear(d.declined)
+}
+
 // Leases returns the addresses the DHCP server has given, by client MAC.
 func (p *Phone) Leases() map[string]netip.Addr {
 	d := p.services.dhcp
+	if d == nil {
+		return nil
+	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	out := make(map[string]netip.Addr, len(d.leases))

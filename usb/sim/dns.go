@@ -4,6 +4,7 @@ import (
 	"net"
 	"net/netip"
 	"strings"
+	"sync"
 
 	"golang.org/x/net/dns/dnsmessage"
 )
@@ -11,7 +12,14 @@ import (
 // dnsServer answers A queries for a few names, as a phone's DNS forwarder
 // would for the sites a test visits.
 type dnsServer struct {
+	mu    sync.Mutex
 	names map[string]netip.Addr // lower case, with the final dot
+}
+
+func (d *dnsServer) setPhone(a netip.Addr) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.names[PhoneName+"."] = a
 }
 
 func newDNSServer(cfg Config) *dnsServer {
@@ -46,7 +54,9 @@ func (d *dnsServer) answer(query []byte) ([]byte, bool) {
 		return nil, false
 	}
 	rh := dnsmessage.Header{ID: h.ID, Response: true, Authoritative: true, RecursionDesired: h.RecursionDesired, RecursionAvailable: true}
+	d.mu.Lock()
 	addr, known := d.names[strings.ToLower(q.Name.String())]
+	d.mu.Unlock()
 	if !known {
 		rh.RCode = dnsmessage.RCodeNameError
 	}

@@ -10,6 +10,7 @@ import (
 	"gvisor.dev/gvisor/pkg/tcpip/network/arp"
 	"gvisor.dev/gvisor/pkg/tcpip/network/ipv4"
 	"gvisor.dev/gvisor/pkg/tcpip/network/ipv6"
+
 	"gvisor.dev/gvisor/pkg/tcpip/stack"
 	"gvisor.dev/gvisor/pkg/tcpip/transport/icmp"
 	"gvisor.dev/gvisor/pkg/tcpip/transport/tcp"
@@ -42,6 +43,18 @@ func (p *Phone) startStack() error {
 		AddressWithPrefix: tcpip.AddressWithPrefix{Address: addr, PrefixLen: p.cfg.Subnet.Bits()},
 	}, stack.AddressProperties{}); err != nil {
 		return fmt.Errorf("sim: adding %v: %v", p.cfg.PhoneAddr, err)
+	}
+	if err := p.stack.AddProtocolAddress(phoneNIC, tcpip.ProtocolAddress{
+		Protocol:          ipv6.ProtocolNumber,
+		AddressWithPrefix: tcpip.AddressWithPrefix{Address: tcpip.AddrFrom16(p.cfg.PhoneAddr6().As16()), PrefixLen: p.cfg.Prefix6.Bits()},
+	}, stack.AddressProperties{}); err != nil {
+		return fmt.Errorf("sim: adding %v: %v", p.cfg.PhoneAddr6(), err)
+	}
+	if err := p.stack.AddProtocolAddress(phoneNIC, tcpip.ProtocolAddress{
+		Protocol:          ipv6.ProtocolNumber,
+		AddressWithPrefix: header.LinkLocalAddr(tcpip.LinkAddress(p.cfg.PhoneMAC)).WithPrefix(),
+	}, stack.AddressProperties{}); err != nil {
+		return fmt.Errorf("sim: adding the link-local address: %v", err)
 	}
 	// Everything leaves through the tether: the subnet, and the broadcasts
 	// of the DHCP server.

@@ -4,9 +4,15 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
+	"net"
+	"net/netip"
 	"sync"
 
+	"gvisor.dev/gvisor/pkg/tcpip"
+	"gvisor.dev/gvisor/pkg/tcpip/adapters/gonet"
 	"gvisor.dev/gvisor/pkg/tcpip/link/channel"
+	"gvisor.dev/gvisor/pkg/tcpip/network/ipv4"
+	"gvisor.dev/gvisor/pkg/tcpip/network/ipv6"
 	"gvisor.dev/gvisor/pkg/tcpip/stack"
 
 	"github.com/rndis-netd/rndis-netd/rndis"
@@ -58,6 +64,9 @@ type Phone struct {
 	faults      faults
 	stats       Stats
 	services    *services
+	filterSet   chan struct{} // the host set its packet filter: time for an RA
+	done        chan struct{}
+	raDone      chan struct{}
 }
 
 type faults struct {
@@ -74,7 +83,8 @@ func New(cfg Config) (*Phone, error) {
 		return nil, fmt.Errorf("sim: %s: MaxTransferSize %d / MaxPacketsPerTransfer %d cannot carry a %d-byte MTU",
 			cfg.Name, cfg.MaxTransferSize, cfg.MaxPacketsPerTransfer, cfg.MTU)
 	}
-	p := &Phone{cfg: cfg, plugged: true, media: true, notify: make(chan struct{}, 64)}
+	p := &Phone{cfg: cfg, plugged: true, media: true, notify: make(chan struct{}, 64),
+		filterSet: make(chan struct{}, 1), done: make(chan struct{}), raDone: make(chan struct{})}
 	if err := p.startStack(); err != nil {
 		return nil, err
 	}
@@ -84,11 +94,17 @@ func New(cfg Config) (*Phone, error) {
 		return nil, err
 	}
 	p.services = svc
+	go func() {
+		defer close(p.raDone)
+		p.advertiseLoop(p.filterSet, p.done)
+	}()
 	return p, nil
 }
 
 // Close stops the phone.
 func (p *Phone) Close() {
+	close(p.done)
+	<-p.raDone
 	p.Unplug()
 	p.connWG.Wait()
 	p.services.close()
@@ -98,7 +114,33 @@ func (p *Phone) Close() {
 }
 
 // Config returns the phone's configuration.
-func (p *Phone) Config() Config { return p.cfg }
+func (p *Phone) Config() Config {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.cfg
+}
+
+// Renumber moves the phone's tethering network to another subnet, as a
+// phone does when it restarts tethering: new address, DHCP leases
+// forgotten (a host asking for its old address gets a NAK).
+func (p *Phone) Renumber(subnet netip.Prefix, phone netip.Addr) error {
+	p.mu.Lock()
+	old := p.cfg.PhoneAddr
+	p.cfg.Subnet, p.cfg.PhoneAddr = subnet, phone
+	p.mu.Unlock()
+	p.stack.RemoveAddress(phoneNIC, tcpip.AddrFrom4(old.As4()))
+	if err := p.stack.AddProtocolAddress(phoneNIC, tcpip.ProtocolAddress{
+		Protocol:          ipv4.ProtocolNumber,
+		AddressWithPrefix: tcpip.AddressWithPrefix{Address: tcpip.AddrFrom4(phone.As4()), PrefixLen: subnet.Bits()},
+	}, stack.AddressProperties{}); err != nil {
+		return fmt.Errorf("sim: adding %v: %v", phone, err)
+	}
+	if d := p.services.dhcp; d != nil {
+		d.renumber(subnet, phone)
+	}
+	p.services.dns.setPhone(phone)
+	return nil
+}
 
 // Stack returns the phone's netstack, for tests that talk from the phone side.
 func (p *Phone) Stack() *stack.Stack { return p.stack }
@@ -268,4 +310,28 @@ func (p *Phone) queueLocked(m rndis.Message) {
 	case p.notify <- struct{}{}:
 	default: // the host has notifications pending already
 	}
+}
+
+// ClaimAddress gives the phone's stack another IPv4 address of its subnet,
+// so that it answers ARP for it: a host that probes before using a lease
+// finds it taken.
+func (p *Phone) ClaimAddress(a netip.Addr) error {
+	if err := p.stack.AddProtocolAddress(phoneNIC, tcpip.ProtocolAddress{
+		Protocol:          ipv4.ProtocolNumber,
+		AddressWithPrefix: tcpip.AddressWithPrefix{Address: tcpip.AddrFrom4(a.As4()), PrefixLen: 32},
+	}, stack.AddressProperties{PEB: stack.NeverPrimaryEndpoint}); err != nil {
+		return fmt.Errorf("sim: claiming %v: %v", a, err)
+	}
+	return nil
+}
+
+// DialTCP connects from the phone's side of the tether, for tests of what
+// the host exposes.
+func (p *Phone) DialTCP(ctx context.Context, to netip.AddrPort) (net.Conn, error) {
+	full := tcpip.FullAddress{NIC: phoneNIC, Addr: tcpip.AddrFromSlice(to.Addr().AsSlice()), Port: to.Port()}
+	proto := ipv4.ProtocolNumber
+	if to.Addr().Is6() {
+		proto = ipv6.ProtocolNumber
+	}
+	return gonet.DialContextTCP(ctx, p.stack, full, proto)
 }

