@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"gvisor.dev/gvisor/pkg/tcpip"
+
 	"github.com/rndis-netd/rndis-netd/link"
 	"github.com/rndis-netd/rndis-netd/usb/sim"
 )
@@ -133,16 +135,38 @@ func TestLeaseIsRenewed(t *testing.T) {
 func TestSLAACAddressAndIPv6TCP(t *testing.T) {
 	f := open(t, sim.Qualcomm(), nil)
 	cfg := f.phone.Config()
-	ev := f.waitEvent(t, 10*time.Second, EventAddrAdded)
-	if !cfg.Prefix6.Contains(ev.Addr.Addr()) {
-		t.Fatalf("SLAAC address %v outside %v", ev.Addr, cfg.Prefix6)
+	// The RA may come before or after Open returns: look at Addrs, then wait for the event.
+	slaac := func() bool {
+		for _, a := range f.net.Addrs() {
+			if cfg.Prefix6.Contains(a.Addr()) {
+				return true
+			}
+		}
+		return false
 	}
-	found := false
-	for _, a := range f.net.Addrs() {
-		found = found || a == ev.Addr
+	if !slaac() {
+		if ev := f.waitEvent(t, 10*time.Second, EventAddrAdded); !cfg.Prefix6.Contains(ev.Addr.Addr()) {
+			ev = f.waitEvent(t, 10*time.Second, EventAddrAdded) // the first may be the link-local one
+			if !cfg.Prefix6.Contains(ev.Addr.Addr()) {
+				t.Fatalf("SLAAC address %v outside %v", ev.Addr, cfg.Prefix6)
+			}
+		}
+		if !slaac() {
+			t.Fatalf("Addrs() = %v has no address of %v", f.net.Addrs(), cfg.Prefix6)
+		}
 	}
-	if !found {
-		t.Errorf("Addrs() = %v lacks %v", f.net.Addrs(), ev.Addr)
+	// The prefix's route is set on the route goroutine, just after the address.
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		routed := false
+		for _, r := range f.net.Stack().GetRouteTable() {
+			routed = routed || r.Destination.Contains(tcpip.AddrFrom16(cfg.PhoneAddr6().As16()))
+		}
+		if routed {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no route to %v: %v", cfg.Prefix6, f.net.Stack().GetRouteTable())
+		}
 	}
 	c, err := f.net.DialContext(context.Background(), "tcp6", netip.AddrPortFrom(cfg.PhoneAddr6(), sim.EchoPort).String())
 	if err != nil {
