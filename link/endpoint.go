@@ -42,7 +42,11 @@ func newEndpoint(l *Link) *endpoint {
 }
 
 func (e *endpoint) configure(info DeviceInfo) {
-	e.mtu.Store(uint32(info.MTU + header.EthernetMinimumSize))
+	mtu := info.MTU
+	if cap := e.l.opts.MTU; cap > 0 && cap < mtu {
+		mtu = cap
+	}
+	e.mtu.Store(uint32(mtu + header.EthernetMinimumSize))
 	limits := info.Limits
 	e.limits.Store(&limits)
 	e.mu.Lock()

@@ -28,6 +28,7 @@ type Options struct {
 	RetryMax          time.Duration // its cap; 5 s
 	TxQueue           int           // frames queued for bulk OUT before WritePackets blocks; 512
 	Capture           *PcapWriter   // if set, every frame in and out is recorded
+	MTU               int           // if set, caps the device's MTU
 }
 
 func (o *Options) defaults() {

@@ -1,0 +1,54 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"text/tabwriter"
+
+	"github.com/spf13/cobra"
+
+	"github.com/rndis-netd/rndis-netd/usb"
+)
+
+// udevRule is what examples/70-rndis-netd.rules installs.
+const udevRule = `# /etc/udev/rules.d/70-rndis-netd.rules: let the plugdev group (and the user at the seat) use RNDIS devices
+SUBSYSTEM=="usb", ENV{DEVTYPE}=="usb_device", ENV{ID_USB_INTERFACES}=="*:0202ff:*|*:e00103:*|*:ef0401:*|*:ef0101:*", MODE="0660", GROUP="plugdev", TAG+="uaccess"`
+
+func listCommand() *cobra.Command {
+	return &cobra.Command{
+		Use:   "list",
+		Short: "List the RNDIS devices on the USB bus and whether this user may open them",
+		RunE: func(cmd *cobra.Command, args []string) error {
+			host, err := usb.NewHost()
+			if err != nil {
+				return err
+			}
+			defer host.Close()
+			found, err := host.List()
+			if err != nil {
+				return err
+			}
+			out := cmd.OutOrStdout()
+			if len(found) == 0 {
+				fmt.Fprintln(out, "no RNDIS device found (is USB tethering on?)")
+				return nil
+			}
+			w := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(w, "PATH\tID\tMANUFACTURER\tPRODUCT\tSERIAL\tINTERFACE\tACCESS")
+			denied := false
+			for _, c := range found {
+				access := "ok"
+				if c.OpenErr != nil {
+					access = c.OpenErr.Error()
+					denied = denied || errors.Is(c.OpenErr, usb.ErrPermission)
+				}
+				fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%v\t%s\n", c.Path, c.ID(), c.Manufacturer, c.Product, c.Serial, c.Control, access)
+			}
+			w.Flush()
+			if denied {
+				fmt.Fprintf(out, "\nThis user may not open some devices. Install this udev rule, add yourself to plugdev, and re-plug:\n\n%s\n", udevRule)
+			}
+			return nil
+		},
+	}
+}

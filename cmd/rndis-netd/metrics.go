@@ -1,0 +1,124 @@
+package main
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/rndis-netd/rndis-netd/link"
+)
+
+// metrics is the daemon as a Prometheus collector: every scrape reads the
+// link's counters, the link events, the listeners and gVisor's TCP stats.
+type metrics daemon
+
+func desc(name, help string, labels ...string) *prometheus.Desc {
+	return prometheus.NewDesc("rndis_netd_"+name, help, labels, nil)
+}
+
+var (
+	mLinkUp          = desc("link_up", "1 when the RNDIS link carries packets.")
+	mLinkEvents      = desc("link_events_total", "Link state changes by new state and cause.", "state", "cause")
+	mBytes           = desc("bytes_total", "Ethernet bytes through the link.", "direction")
+	mFrames          = desc("frames_total", "Ethernet frames through the link.", "direction")
+	mTransfers       = desc("transfers_total", "Bulk USB transfers.", "direction")
+	mDrops           = desc("drops_total", "Frames or transfers dropped, by direction and cause.", "direction", "cause")
+	mPacketsPerXfer  = desc("packets_per_transfer", "Frames per bulk transfer.", "direction")
+	mControlRequests = desc("control_requests_total", "RNDIS control requests completed.")
+	mControlRTT      = desc("control_rtt_seconds_total", "Sum of the control requests' round-trip times.")
+	mControlBad      = desc("control_messages_rejected_total", "Control messages from the device that were malformed or matched no request.", "reason")
+	mHalts           = desc("device_halts_total", "REMOTE_NDIS_HALT_MSGs sent by the device.")
+	mResets          = desc("resets_total", "RESETs sent to the device.")
+	mReinits         = desc("reinits_total", "Re-initializations of the device.")
+	mIndications     = desc("indications_total", "INDICATE_STATUS messages from the device.")
+	mKeepAlives      = desc("device_keepalives_total", "KEEPALIVEs sent by the device (and answered).")
+	mConnsTotal      = desc("proxy_connections_total", "Connections (UDP: flows) accepted by a listener.", "kind", "listen")
+	mConnsActive     = desc("proxy_connections_active", "Open connections (UDP: flows) of a listener.", "kind", "listen")
+	mConnsFailed     = desc("proxy_connections_failed_total", "Connections whose destination could not be reached.", "kind", "listen")
+	mProxyBytes      = desc("proxy_bytes_total", "Bytes relayed by a listener; up is toward the destination.", "kind", "listen", "direction")
+	mTCP             = desc("tcp_stat", "gVisor netstack TCP counters.", "stat")
+	mTCPEstablished  = desc("tcp_established", "TCP connections in ESTABLISHED or CLOSE-WAIT in the netstack.")
+)
+
+func (m *metrics) Describe(ch chan<- *prometheus.Desc) { prometheus.DescribeByCollect(m, ch) }
+
+func (m *metrics) Collect(ch chan<- prometheus.Metric) {
+	d := (*daemon)(m)
+	counter := func(desc *prometheus.Desc, v uint64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(desc, prometheus.CounterValue, float64(v), labels...)
+	}
+	gauge := func(desc *prometheus.Desc, v float64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(desc, prometheus.GaugeValue, v, labels...)
+	}
+	l := d.net.Link()
+	up := 0.0
+	if l.Up() {
+		up = 1
+	}
+	gauge(mLinkUp, up)
+	d.mu.Lock()
+	for k, v := range d.linkEvents {
+		counter(mLinkEvents, v, k.state, k.cause)
+	}
+	for _, r := range d.services {
+		st := r.svc.Stats()
+		counter(mConnsTotal, st.Total.Load(), r.spec.kind, r.spec.listen)
+		gauge(mConnsActive, float64(st.Active.Load()), r.spec.kind, r.spec.listen)
+		counter(mConnsFailed, st.Failed.Load(), r.spec.kind, r.spec.listen)
+		counter(mProxyBytes, st.BytesUp.Load(), r.spec.kind, r.spec.listen, "up")
+		counter(mProxyBytes, st.BytesDown.Load(), r.spec.kind, r.spec.listen, "down")
+	}
+	d.mu.Unlock()
+
+	s := l.Stats()
+	counter(mBytes, s.RxBytes, "rx")
+	counter(mBytes, s.TxBytes, "tx")
+	counter(mFrames, s.RxFrames, "rx")
+	counter(mFrames, s.TxFrames, "tx")
+	counter(mTransfers, s.RxTransfers, "rx")
+	counter(mTransfers, s.TxTransfers, "tx")
+	counter(mDrops, s.RxMalformed, "rx", "malformed")
+	counter(mDrops, s.RxLinkDown, "rx", "link_down")
+	counter(mDrops, s.RxErrors, "rx", "usb_error")
+	counter(mDrops, s.TxLinkDown, "tx", "link_down")
+	counter(mDrops, s.TxTooLarge, "tx", "too_large")
+	counter(mDrops, s.TxErrors, "tx", "usb_error")
+	histogram(ch, mPacketsPerXfer, s.TxBatches, s.TxFrames, "tx")
+	histogram(ch, mPacketsPerXfer, s.RxBatches, s.RxFrames, "rx")
+	counter(mControlRequests, s.ControlRequests)
+	ch <- prometheus.MustNewConstMetric(mControlRTT, prometheus.CounterValue, float64(s.ControlRTTNanos)/1e9)
+	counter(mControlBad, s.ControlMalformed, "malformed")
+	counter(mControlBad, s.ControlUnmatched, "unmatched")
+	counter(mHalts, s.Halts)
+	counter(mResets, s.Resets)
+	counter(mReinits, s.Reinits)
+	counter(mIndications, s.Indications)
+	counter(mKeepAlives, s.DeviceKeepAlives)
+
+	tcp := d.net.Stack().Stats().TCP
+	for name, c := range map[string]interface{ Value() uint64 }{
+		"active_connection_openings":  tcp.ActiveConnectionOpenings,
+		"passive_connection_openings": tcp.PassiveConnectionOpenings,
+		"failed_connection_attempts":  tcp.FailedConnectionAttempts,
+		"established_resets":          tcp.EstablishedResets,
+		"established_timedout":        tcp.EstablishedTimedout,
+		"retransmits":                 tcp.Retransmits,
+		"segments_sent":               tcp.SegmentsSent,
+		"valid_segments_received":     tcp.ValidSegmentsReceived,
+		"timeouts":                    tcp.Timeouts,
+	} {
+		counter(mTCP, c.Value(), name)
+	}
+	gauge(mTCPEstablished, float64(tcp.CurrentEstablished.Value()))
+}
+
+// histogram turns the link's frames-per-transfer buckets into a
+// Prometheus histogram.
+func histogram(ch chan<- prometheus.Metric, desc *prometheus.Desc, buckets [len(link.BatchBuckets) + 1]uint64, sum uint64, dir string) {
+	cumulative := map[float64]uint64{}
+	var n uint64
+	for i, upper := range link.BatchBuckets {
+		n += buckets[i]
+		cumulative[float64(upper)] = n
+	}
+	n += buckets[len(link.BatchBuckets)]
+	ch <- prometheus.MustNewConstHistogram(desc, n, float64(sum), cumulative, dir)
+}

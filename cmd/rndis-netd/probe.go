@@ -1,0 +1,73 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/rndis-netd/rndis-netd/config"
+	"github.com/rndis-netd/rndis-netd/link"
+	"github.com/rndis-netd/rndis-netd/usb"
+	"github.com/rndis-netd/rndis-netd/usb/sim"
+)
+
+func probeCommand(configPath *string) *cobra.Command {
+	return &cobra.Command{
+		Use:   "probe",
+		Short: "Initialize the device, print what it reports, and halt it",
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cfg, err := config.Load(*configPath, cmd.Flags())
+			if err != nil {
+				return err
+			}
+			sel, simCfg, _ := cfg.Device.Parse()
+			var device usb.Opener
+			if simCfg != nil {
+				phone, err := sim.New(*simCfg)
+				if err != nil {
+					return err
+				}
+				defer phone.Close()
+				device = phone
+			} else {
+				host, err := usb.NewHost()
+				if err != nil {
+					return err
+				}
+				defer host.Close()
+				device = host.Opener(sel)
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			l, err := link.Open(ctx, device, link.Options{})
+			if err != nil {
+				return err
+			}
+			defer l.Close() // sends REMOTE_NDIS_HALT_MSG
+			i := l.Info()
+			out := cmd.OutOrStdout()
+			media := "connected"
+			if !i.MediaConnected {
+				media = "disconnected"
+			}
+			fmt.Fprintf(out, "device:                   %v\n", i.USB)
+			fmt.Fprintf(out, "interface:                %v (control %d, data %d, configuration %d)\n", i.USB.Control, i.USB.ControlIface, i.USB.DataIface, i.USB.Config)
+			fmt.Fprintf(out, "rndis version:            %s\n", i.Version)
+			fmt.Fprintf(out, "max transfer size:        %d\n", i.Limits.MaxTransferSize)
+			fmt.Fprintf(out, "max packets per transfer: %d\n", i.Limits.MaxPacketsPerTransfer)
+			fmt.Fprintf(out, "packet alignment:         %d\n", i.Limits.Alignment)
+			fmt.Fprintf(out, "device mac:               %v\n", i.DeviceMAC)
+			fmt.Fprintf(out, "host mac:                 %v\n", i.MAC)
+			fmt.Fprintf(out, "mtu:                      %d\n", i.MTU)
+			fmt.Fprintf(out, "link speed:               %d bit/s\n", i.LinkSpeed)
+			fmt.Fprintf(out, "media:                    %s\n", media)
+			fmt.Fprintf(out, "supported oids:           %d\n", len(i.SupportedOIDs))
+			for _, o := range i.SupportedOIDs {
+				fmt.Fprintf(out, "  %#08x %v\n", uint32(o), o)
+			}
+			return nil
+		},
+	}
+}

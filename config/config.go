@@ -1,0 +1,192 @@
+// Package config reads rndis-netd's configuration — a YAML, TOML or JSON
+// file, RNDIS_NETD_* environment variables and flags, in viper's order of
+// precedence — into typed structs, and validates it as a whole: every
+// problem is reported with the key it is about.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/spf13/pflag"
+	"github.com/spf13/viper"
+)
+
+// Config is the daemon's whole configuration.
+type Config struct {
+	Log            Log       `mapstructure:"log"`
+	Device         Device    `mapstructure:"device"`
+	Network        Network   `mapstructure:"network"`
+	SOCKS5         SOCKS5    `mapstructure:"socks5"`
+	HTTPProxy      HTTPProxy `mapstructure:"http_proxy"`
+	Forwards       []Forward `mapstructure:"forwards"`
+	Exposes        []Forward `mapstructure:"exposes"`
+	Admin          Admin     `mapstructure:"admin"`
+	Capture        Capture   `mapstructure:"capture"`
+	AllowOpenProxy bool      `mapstructure:"allow_open_proxy"`
+}
+
+// Log selects the log level and format (log/slog).
+type Log struct {
+	Level  string `mapstructure:"level"`  // debug | info | warn | error
+	Format string `mapstructure:"format"` // text | json
+}
+
+// Device selects the tether.
+type Device struct {
+	// Select is auto, "VID:PID", "serial=XYZ", "path=1-2.3", or sim (the
+	// built-in simulated phone; "sim:qualcomm" or "sim:linux-gadget" picks
+	// its preset).
+	Select string `mapstructure:"select"`
+}
+
+// Network configures the addresses on the tether.
+type Network struct {
+	IPv4    string   `mapstructure:"ipv4"`    // dhcp | CIDR
+	IPv6    string   `mapstructure:"ipv6"`    // slaac | off
+	Gateway string   `mapstructure:"gateway"` // with a static ipv4
+	DNS     []string `mapstructure:"dns"`
+	MTU     int      `mapstructure:"mtu"` // 0: the device's
+}
+
+// SOCKS5 is the SOCKS5 proxy; an empty Listen turns it off.
+type SOCKS5 struct {
+	Listen   string `mapstructure:"listen"`
+	Username string `mapstructure:"username"`
+	Password string `mapstructure:"password"`
+}
+
+// HTTPProxy is the HTTP proxy (CONNECT and absolute-URI forwarding).
+type HTTPProxy struct {
+	Listen string `mapstructure:"listen"`
+}
+
+// Forward is a port forward: in forwards, Listen is on this host and
+// Connect through the tether; in exposes, Listen is on the tether and
+// Connect on this host.
+type Forward struct {
+	Proto   string `mapstructure:"proto"` // tcp | udp
+	Listen  string `mapstructure:"listen"`
+	Connect string `mapstructure:"connect"`
+}
+
+// Admin is the HTTP endpoint with /metrics, /healthz and /status.
+type Admin struct {
+	Listen string `mapstructure:"listen"`
+}
+
+// Capture writes the link's frames to a pcap file.
+type Capture struct {
+	Pcap string `mapstructure:"pcap"`
+}
+
+// EnvPrefix is the prefix of the environment variables: log.level is
+// RNDIS_NETD_LOG_LEVEL.
+const EnvPrefix = "RNDIS_NETD"
+
+// defaults are every scalar key with its default; viper needs to know a key
+// to read it from the environment.
+var defaults = map[string]any{
+	"log.level":         "info",
+	"log.format":        "text",
+	"device.select":     "auto",
+	"network.ipv4":      "dhcp",
+	"network.ipv6":      "slaac",
+	"network.gateway":   "",
+	"network.dns":       []string{},
+	"network.mtu":       0,
+	"socks5.listen":     "127.0.0.1:1080",
+	"socks5.username":   "",
+	"socks5.password":   "",
+	"http_proxy.listen": "",
+	"admin.listen":      "127.0.0.1:9741",
+	"capture.pcap":      "",
+	"allow_open_proxy":  false,
+}
+
+// FlagKeys are the keys that have a command-line flag of the same name
+// with dashes ("--log.level").
+var FlagKeys = []string{"log.level", "log.format", "device.select", "network.ipv4", "socks5.listen", "http_proxy.listen", "admin.listen", "capture.pcap"}
+
+// AddFlags defines the flags of FlagKeys on fs.
+func AddFlags(fs *pflag.FlagSet) {
+	for _, k := range FlagKeys {
+		fs.String(k, fmt.Sprint(defaults[k]), "config key "+k)
+	}
+}
+
+// Load reads the file at path ("" for none), the environment and the flags
+// set on fs (nil for none), and validates the result.
+func Load(path string, fs *pflag.FlagSet) (*Config, error) {
+	v := viper.New()
+	for k, d := range defaults {
+		v.SetDefault(k, d)
+	}
+	v.SetEnvPrefix(EnvPrefix)
+	v.SetEnvKeyReplacer(strings.NewReplacer(".", "_"))
+	v.AutomaticEnv()
+	if fs != nil {
+		for _, k := range FlagKeys {
+			if f := fs.Lookup(k); f != nil && f.Changed {
+				v.Set(k, f.Value.String())
+			}
+		}
+	}
+	if path != "" {
+		v.SetConfigFile(path)
+		if err := v.ReadInConfig(); err != nil {
+			return nil, &Error{Problems: []Problem{{Key: "(file)", Reason: fmt.Sprintf("%s: %v", path, unwrapViper(err))}}}
+		}
+	}
+	var c Config
+	if err := v.UnmarshalExact(&c); err != nil {
+		return nil, &Error{Problems: []Problem{{Key: "(keys)", Reason: cleanDecodeError(err)}}}
+	}
+	if err := c.Validate(); err != nil {
+		return nil, err
+	}
+	return &c, nil
+}
+
+func unwrapViper(err error) error {
+	var perr viper.ConfigParseError
+	if errors.As(err, &perr) {
+		return perr
+	}
+	return err
+}
+
+// cleanDecodeError turns mapstructure's report into one line per problem.
+func cleanDecodeError(err error) string {
+	msg := err.Error()
+	msg = strings.TrimPrefix(msg, "decoding failed due to the following error(s):")
+	var parts []string
+	for _, line := range strings.Split(msg, "\n") {
+		line = strings.TrimSpace(line)
+		line = strings.TrimPrefix(line, "* ")
+		if line != "" {
+			parts = append(parts, strings.ReplaceAll(line, "'' has invalid keys", "unknown keys"))
+		}
+	}
+	return strings.Join(parts, "; ")
+}
+
+// Problem is one thing wrong with a configuration.
+type Problem struct {
+	Key    string
+	Reason string
+}
+
+// Error lists everything wrong with a configuration.
+type Error struct {
+	Problems []Problem
+}
+
+func (e *Error) Error() string {
+	lines := make([]string, len(e.Problems))
+	for i, p := range e.Problems {
+		lines[i] = fmt.Sprintf("%s: %s", p.Key, p.Reason)
+	}
+	return "invalid configuration:\n  " + strings.Join(lines, "\n  ")
+}

@@ -1,0 +1,144 @@
+package config
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/spf13/pflag"
+)
+
+func write(t *testing.T, name, text string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), name)
+	if err := os.WriteFile(p, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+const full = `
+log: {level: debug, format: json}
+device: {select: "18d1:4ee3"}
+network: {ipv4: 192.168.42.5/24, ipv6: off, gateway: 192.168.42.129, dns: [192.168.42.129, "fd00::1"], mtu: 1400}
+socks5: {listen: "0.0.0.0:1080", username: u, password: p}
+http_proxy: {listen: "127.0.0.1:8118"}
+forwards:
+  - {proto: tcp, listen: "127.0.0.1:2222", connect: "192.168.42.129:22"}
+  - {proto: udp, listen: "127.0.0.1:5353", connect: "phone.test:53"}
+exposes:
+  - {proto: tcp, listen: ":8080", connect: "127.0.0.1:80"}
+admin: {listen: "127.0.0.1:9741"}
+capture: {pcap: /tmp/x.pcap}
+`
+
+func TestLoadEveryKey(t *testing.T) {
+	c, err := Load(write(t, "c.yaml", full), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Log.Level != "debug" || c.Device.Select != "18d1:4ee3" || c.Network.MTU != 1400 || len(c.Network.DNS) != 2 ||
+		c.SOCKS5.Username != "u" || len(c.Forwards) != 2 || c.Forwards[1].Connect != "phone.test:53" ||
+		c.Exposes[0].Listen != ":8080" || c.Capture.Pcap != "/tmp/x.pcap" || c.HTTPProxy.Listen != "127.0.0.1:8118" {
+		t.Errorf("loaded %+v", c)
+	}
+}
+
+func TestDefaults(t *testing.T) {
+	c, err := Load("", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Device.Select != "auto" || c.Network.IPv4 != "dhcp" || c.SOCKS5.Listen != "127.0.0.1:1080" || c.Admin.Listen != "127.0.0.1:9741" || c.Log.Level != "info" {
+		t.Errorf("defaults %+v", c)
+	}
+}
+
+func TestTOMLAndJSONToo(t *testing.T) {
+	for name, text := range map[string]string{
+		"c.toml": "[device]\nselect = \"sim\"\n[[forwards]]\nproto = \"tcp\"\nlisten = \"127.0.0.1:2222\"\nconnect = \"192.168.42.129:22\"\n",
+		"c.json": `{"device": {"select": "sim"}, "forwards": [{"proto": "tcp", "listen": "127.0.0.1:2222", "connect": "192.168.42.129:22"}]}`,
+	} {
+		c, err := Load(write(t, name, text), nil)
+		if err != nil || c.Device.Select != "sim" || len(c.Forwards) != 1 {
+			t.Errorf("%s: %+v, %v", name, c, err)
+		}
+	}
+}
+
+// Flags beat the environment, which beats the file.
+func TestPrecedence(t *testing.T) {
+	path := write(t, "c.yaml", "log: {level: warn}\ndevice: {select: sim}\nadmin: {listen: \"127.0.0.1:1\"}\n")
+	t.Setenv("RNDIS_NETD_LOG_LEVEL", "error")
+	t.Setenv("RNDIS_NETD_ADMIN_LISTEN", "127.0.0.1:2")
+	fs := pflag.NewFlagSet("t", pflag.ContinueOnError)
+	AddFlags(fs)
+	if err := fs.Parse([]string{"--admin.listen", "127.0.0.1:3"}); err != nil {
+		t.Fatal(err)
+	}
+	c, err := Load(path, fs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Log.Level != "error" || c.Admin.Listen != "127.0.0.1:3" || c.Device.Select != "sim" {
+		t.Errorf("level %q (env), admin %q (flag), device %q (file)", c.Log.Level, c.Admin.Listen, c.Device.Select)
+	}
+}
+
+// Each broken file is refused with an error that names the key.
+func TestBrokenConfigurations(t *testing.T) {
+	tests := []struct{ name, text, key string }{
+		{"unknown top-level key", "bogus: 1\n", "bogus"},
+		{"unknown nested key", "socks5: {listn: \"127.0.0.1:1080\"}\n", "listn"},
+		{"not YAML", "log: [level\n", "(file)"},
+		{"wrong type", "network: {mtu: lots}\n", "mtu"},
+		{"bad log level", "log: {level: loud}\n", "log.level"},
+		{"bad log format", "log: {format: xml}\n", "log.format"},
+		{"bad device", "device: {select: \"phone\"}\n", "device.select"},
+		{"bad sim preset", "device: {select: \"sim:nokia\"}\n", "device.select"},
+		{"bad ipv4", "network: {ipv4: 192.168.42.5}\n", "network.ipv4"},
+		{"ipv6 address as ipv4", "network: {ipv4: \"fd00::5/64\"}\n", "network.ipv4"},
+		{"bad ipv6 mode", "network: {ipv6: dhcpv6}\n", "network.ipv6"},
+		{"gateway with dhcp", "network: {gateway: 192.168.42.129}\n", "network.gateway"},
+		{"gateway outside subnet", "network: {ipv4: 10.0.0.5/24, gateway: 10.0.1.1}\n", "network.gateway"},
+		{"bad dns", "network: {dns: [resolver.example]}\n", "network.dns[0]"},
+		{"mtu too small", "network: {mtu: 100}\n", "network.mtu"},
+		{"port out of range", "socks5: {listen: \"127.0.0.1:70000\"}\n", "socks5.listen"},
+		{"no port", "http_proxy: {listen: \"127.0.0.1\"}\n", "http_proxy.listen"},
+		{"name as listen host", "admin: {listen: \"myhost:9741\"}\n", "admin.listen"},
+		{"open socks5", "socks5: {listen: \"0.0.0.0:1080\"}\n", "socks5.listen"},
+		{"open http proxy", "http_proxy: {listen: \":8118\"}\n", "http_proxy.listen"},
+		{"username without password", "socks5: {username: u}\n", "socks5.username"},
+		{"duplicate listener", "http_proxy: {listen: \"127.0.0.1:1080\"}\n", "http_proxy.listen"},
+		{"forward bad proto", "forwards: [{proto: sctp, listen: \"127.0.0.1:1\", connect: \"1.2.3.4:5\"}]\n", "forwards[0].proto"},
+		{"forward bad connect", "forwards: [{proto: tcp, listen: \"127.0.0.1:1\", connect: \"1.2.3.4\"}]\n", "forwards[0].connect"},
+		{"forward duplicate", "forwards: [{proto: tcp, listen: \"127.0.0.1:2\", connect: \"1.2.3.4:5\"}, {proto: tcp, listen: \"127.0.0.1:2\", connect: \"1.2.3.4:6\"}]\n", "forwards[1].listen"},
+		{"expose bad listen", "exposes: [{proto: tcp, listen: \"8080\", connect: \"127.0.0.1:80\"}]\n", "exposes[0].listen"},
+		{"expose duplicate", "exposes: [{proto: udp, listen: \":53\", connect: \"127.0.0.1:53\"}, {proto: udp, listen: \":53\", connect: \"127.0.0.1:54\"}]\n", "exposes[1].listen"},
+		{"missing file", "", "(file)"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "missing.yaml")
+			if tt.text != "" {
+				path = write(t, "c.yaml", tt.text)
+			}
+			_, err := Load(path, nil)
+			var cerr *Error
+			if !errors.As(err, &cerr) {
+				t.Fatalf("Load = %v, want a *config.Error", err)
+			}
+			if !strings.Contains(err.Error(), tt.key) {
+				t.Errorf("error does not name %q:\n%v", tt.key, err)
+			}
+		})
+	}
+}
+
+func TestOpenProxyAllowedWhenAsked(t *testing.T) {
+	if _, err := Load(write(t, "c.yaml", "allow_open_proxy: true\nsocks5: {listen: \"0.0.0.0:1080\"}\n"), nil); err != nil {
+		t.Error(err)
+	}
+}

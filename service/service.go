@@ -1,0 +1,112 @@
+// Package service runs what rndis-netd offers the host: a SOCKS5 proxy, an
+// HTTP proxy, TCP and UDP port forwards through the tether, and exposes
+// (listeners on the tether that reach services of this host). Egress of
+// every proxy and forward goes through the tether only.
+package service
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net"
+	"sync"
+	"sync/atomic"
+)
+
+// Tether is the network on the phone's side, as package stack provides it.
+type Tether interface {
+	DialContext(ctx context.Context, network, address string) (net.Conn, error)
+	Listen(network, address string) (net.Listener, error)
+	ListenPacket(network, address string) (net.PacketConn, error)
+	Resolver() *net.Resolver
+}
+
+// Service is one listener and what it serves.
+type Service interface {
+	// Serve runs until Close; it returns nil after Close.
+	Serve() error
+	// Close stops the listener and ends the service's connections.
+	Close() error
+	// Stats returns the connection counters.
+	Stats() *Stats
+}
+
+// Stats counts a service's connections (for UDP, its flows).
+type Stats struct {
+	Total              atomic.Uint64 // accepted
+	Active             atomic.Int64
+	Failed             atomic.Uint64 // could not reach their destination
+	BytesUp, BytesDown atomic.Uint64
+}
+
+// conns tracks open connections so that Close can end them.
+type conns struct {
+	mu     sync.Mutex
+	set    map[io.Closer]struct{}
+	closed bool
+	wg     sync.WaitGroup
+}
+
+// add registers c; false when the service is closing (c is closed then).
+func (cs *conns) add(c io.Closer) bool {
+	cs.mu.Lock()
+	defer cs.mu.Unlock()
+	if cs.closed {
+		c.Close()
+		return false
+	}
+	if cs.set == nil {
+		cs.set = map[io.Closer]struct{}{}
+	}
+	cs.set[c] = struct{}{}
+	return true
+}
+
+func (cs *conns) remove(c io.Closer) {
+	cs.mu.Lock()
+	defer cs.mu.Unlock()
+	delete(cs.set, c)
+}
+
+// closeAll ends every connection and waits for their goroutines.
+func (cs *conns) closeAll() {
+	cs.mu.Lock()
+	cs.closed = true
+	for c := range cs.set {
+		c.Close()
+	}
+	cs.mu.Unlock()
+	cs.wg.Wait()
+}
+
+// splice copies both ways until either side ends, then closes both.
+func splice(a, b net.Conn, st *Stats) {
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		n, _ := io.Copy(b, a)
+		st.BytesUp.Add(uint64(n))
+		closeWrite(b)
+	}()
+	n, _ := io.Copy(a, b)
+	st.BytesDown.Add(uint64(n))
+	closeWrite(a)
+	wg.Wait()
+	a.Close()
+	b.Close()
+}
+
+func closeWrite(c net.Conn) {
+	if cw, ok := c.(interface{ CloseWrite() error }); ok {
+		cw.CloseWrite()
+	} else {
+		c.Close()
+	}
+}
+
+// logErr logs at debug level what a client did wrong, which is not the
+// daemon's problem.
+func logErr(log *slog.Logger, msg string, err error, args ...any) {
+	log.Debug(msg, append(args, "err", err)...)
+}

@@ -1,0 +1,121 @@
+package service
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+
+	"github.com/things-go/go-socks5"
+)
+
+// SOCKS5 is a SOCKS5 proxy (CONNECT and UDP ASSOCIATE; no authentication or
+// username/password) whose egress is the tether. Domain names are resolved
+// by the tether's DNS servers.
+type SOCKS5 struct {
+	ln    net.Listener
+	srv   *socks5.Server
+	log   *slog.Logger
+	stats Stats
+	conns conns
+}
+
+// NewSOCKS5 returns a proxy serving ln; an empty username means no
+// authentication.
+func NewSOCKS5(ln net.Listener, t Tether, username, password string, log *slog.Logger) *SOCKS5 {
+	s := &SOCKS5{ln: ln, log: log}
+	opts := []socks5.Option{
+		socks5.WithDial(func(ctx context.Context, network, addr string) (net.Conn, error) {
+			c, err := t.DialContext(ctx, network, addr)
+			if err != nil {
+				s.stats.Failed.Add(1)
+				return nil, err
+			}
+			s.conns.add(c) // so that Close ends relayed connections too
+			return &trackedConn{Conn: c, onClose: func() { s.conns.remove(c) }}, nil
+		}),
+		socks5.WithResolver(tetherResolver{t}),
+		socks5.WithLogger(slogAdapter{log}),
+	}
+	if username != "" {
+		opts = append(opts, socks5.WithCredential(socks5.StaticCredentials{username: password}))
+	}
+	s.srv = socks5.NewServer(opts...)
+	return s
+}
+
+func (s *SOCKS5) Serve() error {
+	for {
+		c, err := s.ln.Accept()
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) || s.conns.isClosed() {
+				return nil
+			}
+			return err
+		}
+		if !s.conns.add(c) {
+			continue
+		}
+		s.stats.Total.Add(1)
+		s.stats.Active.Add(1)
+		s.conns.wg.Add(1)
+		go func() {
+			defer s.conns.wg.Done()
+			defer s.stats.Active.Add(-1)
+			defer s.conns.remove(c)
+			if err := s.srv.ServeConn(c); err != nil {
+				logErr(s.log, "socks5", err, "client", c.RemoteAddr())
+			}
+			c.Close()
+		}()
+	}
+}
+
+func (s *SOCKS5) Close() error {
+	err := s.ln.Close()
+	s.conns.closeAll()
+	return err
+}
+
+func (s *SOCKS5) Stats() *Stats { return &s.stats }
+
+// tetherResolver resolves SOCKS5 domain names with the tether's DNS.
+type tetherResolver struct{ t Tether }
+
+func (r tetherResolver) Resolve(ctx context.Context, name string) (context.Context, net.IP, error) {
+	addrs, err := r.t.Resolver().LookupNetIP(ctx, "ip", name)
+	if err != nil {
+		return ctx, nil, err
+	}
+	for _, a := range addrs { // IPv4 first: every tether routes it
+		if a.Unmap().Is4() {
+			return ctx, a.Unmap().AsSlice(), nil
+		}
+	}
+	if len(addrs) > 0 {
+		return ctx, addrs[0].AsSlice(), nil
+	}
+	return ctx, nil, fmt.Errorf("%s: no address", name)
+}
+
+// slogAdapter gives go-socks5 a logger; what it reports is about clients.
+type slogAdapter struct{ log *slog.Logger }
+
+func (a slogAdapter) Errorf(format string, args ...any) {
+	a.log.Debug("socks5: " + fmt.Sprintf(format, args...))
+}
+
+// trackedConn calls onClose once when closed.
+type trackedConn struct {
+	net.Conn
+	onClose func()
+}
+
+func (c *trackedConn) Close() error {
+	if c.onClose != nil {
+		c.onClose()
+		c.onClose = nil
+	}
+	return c.Conn.Close()
+}
