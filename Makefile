@@ -1,7 +1,15 @@
 # Targets a developer and CI use. `make test` is the test command of README.md.
 GO ?= go
 
-.PHONY: test check fuzz bench
+.PHONY: test check fuzz bench demo deps mem
+
+# deps: the Debian packages the build needs (cgo, libusb).
+deps:
+	@bash scripts/install-deps.sh
+
+# demo: the daemon against the built-in simulated phone.
+demo: deps
+	$(GO) run ./cmd/rndis-netd demo
 
 # test: formatting, vet, and every test with the race detector.
 test: check
@@ -29,3 +37,7 @@ bench:
 			key = ($$1 ~ /Baseline/) ? "baseline/" dir : p[2] "/" dir; sum[key] += $$(NF-1); cnt[key]++; d[key] = dir } \
 		END { for (k in sum) if (k !~ /^baseline/) { r = sum[k] / cnt[k]; b = sum["baseline/" d[k]] / cnt["baseline/" d[k]]; \
 			printf "ratio %-28s %.2f x baseline (%.2f / %.2f Gbit/s, mean of %d)\n", k, r / b, r, b, cnt[k] } }'
+
+# mem: the daemon's resident memory idle and with 1,000 proxied connections.
+mem:
+	RNDIS_NETD_MEM=1 $(GO) test ./cmd/rndis-netd -run '^TestMemory$$' -count=1 -v | grep -E 'RSS|PASS|FAIL'

@@ -142,3 +142,21 @@ func TestOpenProxyAllowedWhenAsked(t *testing.T) {
 		t.Error(err)
 	}
 }
+
+// The commented example configuration is valid and has every key.
+func TestExampleConfiguration(t *testing.T) {
+	c, err := Load("../examples/rndis-netd.yaml", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Device.Select != "auto" || c.Admin.Listen != "127.0.0.1:9741" {
+		t.Errorf("%+v", c)
+	}
+	text, _ := os.ReadFile("../examples/rndis-netd.yaml")
+	for k := range defaults {
+		last := k[strings.LastIndex(k, ".")+1:]
+		if !strings.Contains(string(text), last+":") {
+			t.Errorf("examples/rndis-netd.yaml lacks %s", k)
+		}
+	}
+}

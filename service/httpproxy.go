@@ -1,7 +1,6 @@
 package service
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -121,20 +120,5 @@ func (p *HTTPProxy) connect(w http.ResponseWriter, r *http.Request) {
 		far.Close()
 		return
 	}
-	splice(&bufferedConn{Conn: client, r: buf.Reader}, far, &p.stats)
-}
-
-// bufferedConn reads first what the HTTP server had buffered.
-type bufferedConn struct {
-	net.Conn
-	r *bufio.Reader
-}
-
-func (c *bufferedConn) Read(b []byte) (int, error) { return c.r.Read(b) }
-
-func (c *bufferedConn) CloseWrite() error {
-	if cw, ok := c.Conn.(interface{ CloseWrite() error }); ok {
-		return cw.CloseWrite()
-	}
-	return c.Conn.Close()
+	splice(readerConn{Conn: client, r: buf.Reader}, far, &p.stats) // the server may have read ahead
 }

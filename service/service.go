@@ -79,18 +79,36 @@ func (cs *conns) closeAll() {
 	cs.wg.Wait()
 }
 
+// copyBufferSize is the buffer of each direction of a relayed connection:
+// big enough for throughput, small enough for thousands of connections.
+const copyBufferSize = 16 << 10
+
+var copyBuffers = sync.Pool{New: func() any { b := make([]byte, copyBufferSize); return &b }}
+
+// copyConn copies src to dst through a pooled buffer (io.Copy would let a
+// *net.TCPConn allocate 32 KiB per call).
+func copyConn(dst io.Writer, src io.Reader) int64 {
+	buf := copyBuffers.Get().(*[]byte)
+	defer copyBuffers.Put(buf)
+	n, _ := io.CopyBuffer(onlyWriter{dst}, onlyReader{src}, *buf)
+	return n
+}
+
+// onlyWriter and onlyReader hide ReadFrom and WriteTo, so that CopyBuffer
+// uses the pooled buffer.
+type onlyWriter struct{ io.Writer }
+type onlyReader struct{ io.Reader }
+
 // splice copies both ways until either side ends, then closes both.
 func splice(a, b net.Conn, st *Stats) {
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		n, _ := io.Copy(b, a)
-		st.BytesUp.Add(uint64(n))
+		st.BytesUp.Add(uint64(copyConn(b, a)))
 		closeWrite(b)
 	}()
-	n, _ := io.Copy(a, b)
-	st.BytesDown.Add(uint64(n))
+	st.BytesDown.Add(uint64(copyConn(a, b)))
 	closeWrite(a)
 	wg.Wait()
 	a.Close()

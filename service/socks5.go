@@ -4,10 +4,16 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
+	"strings"
 
 	"github.com/things-go/go-socks5"
+	"github.com/things-go/go-socks5/bufferpool"
+	"github.com/things-go/go-socks5/statute"
+
+	"github.com/rndis-netd/rndis-netd/stack"
 )
 
 // SOCKS5 is a SOCKS5 proxy (CONNECT and UDP ASSOCIATE; no authentication or
@@ -15,6 +21,7 @@ import (
 // by the tether's DNS servers.
 type SOCKS5 struct {
 	ln    net.Listener
+	t     Tether
 	srv   *socks5.Server
 	log   *slog.Logger
 	stats Stats
@@ -24,18 +31,21 @@ type SOCKS5 struct {
 // NewSOCKS5 returns a proxy serving ln; an empty username means no
 // authentication.
 func NewSOCKS5(ln net.Listener, t Tether, username, password string, log *slog.Logger) *SOCKS5 {
-	s := &SOCKS5{ln: ln, log: log}
+	s := &SOCKS5{ln: ln, t: t, log: log}
 	opts := []socks5.Option{
+		// UDP ASSOCIATE dials through the tether too.
 		socks5.WithDial(func(ctx context.Context, network, addr string) (net.Conn, error) {
 			c, err := t.DialContext(ctx, network, addr)
 			if err != nil {
 				s.stats.Failed.Add(1)
 				return nil, err
 			}
-			s.conns.add(c) // so that Close ends relayed connections too
+			s.conns.add(c) // so that Close ends relayed flows too
 			return &trackedConn{Conn: c, onClose: func() { s.conns.remove(c) }}, nil
 		}),
+		socks5.WithConnectHandle(s.connect),
 		socks5.WithResolver(tetherResolver{t}),
+		socks5.WithBufferPool(bufferpool.NewPool(copyBufferSize)),
 		socks5.WithLogger(slogAdapter{log}),
 	}
 	if username != "" {
@@ -118,4 +128,51 @@ func (c *trackedConn) Close() error {
 		c.onClose = nil
 	}
 	return c.Conn.Close()
+}
+
+// connect serves CONNECT: the reply names the cause of a failed dial (a
+// link down is "network unreachable"), then the connection is relayed.
+func (s *SOCKS5) connect(ctx context.Context, w io.Writer, req *socks5.Request) error {
+	target, err := s.t.DialContext(ctx, "tcp", req.DestAddr.String())
+	if err != nil {
+		s.stats.Failed.Add(1)
+		rep := statute.RepHostUnreachable
+		switch {
+		case errors.Is(err, stack.ErrLinkDown):
+			rep = statute.RepNetworkUnreachable
+		case strings.Contains(err.Error(), "refused"):
+			rep = statute.RepConnectionRefused
+		}
+		socks5.SendReply(w, rep, nil)
+		return fmt.Errorf("connect to %v: %w", req.RawDestAddr, err)
+	}
+	if !s.conns.add(target) {
+		return net.ErrClosed
+	}
+	defer s.conns.remove(target)
+	if err := socks5.SendReply(w, statute.RepSuccess, target.LocalAddr()); err != nil {
+		target.Close()
+		return err
+	}
+	client, ok := w.(net.Conn)
+	if !ok {
+		target.Close()
+		return fmt.Errorf("socks5: client is a %T, not a connection", w)
+	}
+	// The request's reader holds what the client sent after its request.
+	splice(readerConn{Conn: client, r: req.Reader}, target, &s.stats)
+	return nil
+}
+
+// readerConn reads from r (a buffered reader over Conn).
+type readerConn struct {
+	net.Conn
+	r io.Reader
+}
+
+func (c readerConn) Read(b []byte) (int, error) { return c.r.Read(b) }
+
+func (c readerConn) CloseWrite() error {
+	closeWrite(c.Conn)
+	return nil
 }

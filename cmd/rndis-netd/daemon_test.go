@@ -412,3 +412,15 @@ func TestProbeAndVersion(t *testing.T) {
 		t.Errorf("version: %q %v", out, err)
 	}
 }
+
+// `rndis-netd list` prints the rule of examples/70-rndis-netd.rules.
+func TestListHintMatchesTheExampleRule(t *testing.T) {
+	rules, err := os.ReadFile("../../examples/70-rndis-netd.rules")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rule := udevRule[strings.LastIndex(udevRule, "\n")+1:]
+	if !strings.Contains(string(rules), rule) {
+		t.Errorf("examples/70-rndis-netd.rules lacks the rule list prints:\n%s", rule)
+	}
+}

@@ -148,7 +148,7 @@ func (s *services) echoTCP(l net.Listener) {
 		s.wg.Add(1)
 		go func() {
 			defer s.wg.Done()
-			io.Copy(c, c)
+			io.CopyBuffer(c, c, make([]byte, 4096)) // small: tests open thousands
 			c.Close()
 			s.mu.Lock()
 			delete(s.conns, c)

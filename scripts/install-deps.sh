@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Installs the Debian 12 packages rndis-netd needs to build (cgo and libusb)
+# and to run its tests. Idempotent: installs only what is missing. Go 1.26
+# (≥ 1.26.3) must already be on the PATH or in /usr/local/go.
+set -euo pipefail
+packages=(gcc make pkg-config libusb-1.0-0-dev)
+missing=()
+for pkg in "${packages[@]}"; do
+	dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+done
+((${#missing[@]} == 0)) && exit 0
+sudo=()
+((EUID == 0)) || sudo=(sudo)
+export DEBIAN_FRONTEND=noninteractive
+"${sudo[@]}" apt-get update -qq
+"${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
