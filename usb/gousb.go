@@ -210,8 +210,6 @@ func joinReasons(errs []error) string {
 const (
 	rxTransferSize = 16384 + 512 // the 16 KiB offered in INITIALIZE, and slack for a pad byte
 	rxInFlight     = 8
-	txInFlight     = 8
-	txTransferSize = 64 * 1024 // larger than any MaxTransferSize a sane device gives
 )
 
 type gousbTransport struct {
@@ -227,7 +225,6 @@ type gousbTransport struct {
 	readMu    sync.Mutex
 	rx        *gousb.ReadStream
 	writeMu   sync.Mutex
-	tx        *gousb.WriteStream
 	txBuf     []byte
 	notifyBuf []byte
 
@@ -321,29 +318,27 @@ func (t *gousbTransport) ReadBulk(ctx context.Context, buf []byte) (int, error) 
 	return n, nil
 }
 
+// WriteBulk sends one transfer and waits for it: gousb's WriteStream, the
+// only way it offers to keep several OUT transfers in flight, submits its
+// whole buffer whatever the length written (seen against Linux's gadget:
+// 64 KiB transfers, rejected as overruns), so OUT transfers go one at a
+// time. The link packs the next transfer while this one is on the bus.
 func (t *gousbTransport) WriteBulk(ctx context.Context, p []byte) error {
 	t.writeMu.Lock()
 	defer t.writeMu.Unlock()
-	if t.tx == nil {
-		tx, err := t.out.NewStream(txTransferSize, txInFlight)
-		if err != nil {
-			return fmt.Errorf("%v: bulk OUT stream: %w", t.info, mapErr(err))
-		}
-		t.tx = tx
-	}
-	if len(p)+1 > txTransferSize {
-		return fmt.Errorf("%v: bulk OUT transfer of %d bytes exceeds %d", t.info, len(p), txTransferSize-1)
-	}
 	if ShortPacketPad(len(p), t.info.BulkOutMaxPacket) > 0 {
 		t.txBuf = append(append(t.txBuf[:0], p...), 0)
 		p = t.txBuf
 	}
-	if _, err := t.tx.WriteContext(ctx, p); err != nil {
-		t.tx = nil
+	n, err := t.out.WriteContext(ctx, p)
+	if err != nil {
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
 		return fmt.Errorf("%v: bulk OUT: %w", t.info, mapErr(err))
+	}
+	if n != len(p) {
+		return fmt.Errorf("%v: bulk OUT: %d of %d bytes sent", t.info, n, len(p))
 	}
 	return nil
 }
@@ -359,12 +354,7 @@ func (t *gousbTransport) release() {
 		t.rx.Close()
 	}
 	t.readMu.Unlock()
-	t.writeMu.Lock()
-	if t.tx != nil {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		t.tx.CloseContext(ctx)
-		cancel()
-	}
+	t.writeMu.Lock() // no write in progress
 	t.writeMu.Unlock()
 	if t.data != nil {
 		t.data.Close()
