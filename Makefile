@@ -1,7 +1,7 @@
 # Targets a developer and CI use. `make test` is the test command of README.md.
 GO ?= go
 
-.PHONY: test check fuzz bench demo deps mem
+.PHONY: test check fuzz bench demo deps mem e2e bench-e2e
 
 # deps: the Debian packages the build needs (cgo, libusb).
 deps:
@@ -41,3 +41,13 @@ bench:
 # mem: the daemon's resident memory idle and with 1,000 proxied connections.
 mem:
 	RNDIS_NETD_MEM=1 $(GO) test ./cmd/rndis-netd -run '^TestMemory$$' -count=1 -v | grep -E 'RSS|PASS|FAIL'
+
+# e2e: rndis-netd against Linux's own RNDIS gadget (g_ether and configfs) in
+# Debian's kernel under QEMU; see e2e/run.sh.
+e2e: deps
+	bash e2e/run.sh
+
+# bench-e2e: the same boot also moves 64 MiB through the kernel's rndis_host
+# and through rndis-netd, and prints both rates (a report, not a gate).
+bench-e2e: deps
+	E2E_BENCH=1 bash e2e/run.sh

@@ -156,9 +156,24 @@ func (o hostOpener) Narrow(i Info) Opener { return hostOpener{o.h, Same(i)} }
 // Open claims the first RNDIS device that sel selects: it switches the
 // device to its RNDIS configuration, detaches kernel drivers (rndis_host,
 // cdc_ether) and claims the control and data interfaces.
+//
+// Each Open scans the bus with a libusb context of its own, which the
+// transport closes: a long-lived context's device list can miss a device
+// that came back (seen without udev, where libusb relies on netlink).
 func (h *Host) Open(ctx context.Context, sel Selector) (Transport, error) {
+	uctx := gousb.NewContext()
+	t, err := open(uctx, sel)
+	if err != nil {
+		uctx.Close()
+		return nil, err
+	}
+	t.uctx = uctx
+	return t, nil
+}
+
+func open(uctx *gousb.Context, sel Selector) (*gousbTransport, error) {
 	var denied error
-	devs, err := h.ctx.OpenDevices(func(d *gousb.DeviceDesc) bool {
+	devs, err := uctx.OpenDevices(func(d *gousb.DeviceDesc) bool {
 		i := descInfo(d)
 		return hasRNDISClass(d) && (sel.VendorID == 0 && sel.ProductID == 0 || sel.VendorID == i.VendorID && sel.ProductID == i.ProductID) &&
 			(sel.Path == "" || sel.Path == i.Path)
@@ -213,6 +228,7 @@ const (
 )
 
 type gousbTransport struct {
+	uctx   *gousb.Context // the transport's own libusb context
 	dev    *gousb.Device
 	cfg    *gousb.Config
 	ctrl   *gousb.Interface
@@ -366,6 +382,9 @@ func (t *gousbTransport) release() {
 		t.cfg.Close()
 	}
 	t.dev.Close()
+	if t.uctx != nil {
+		t.uctx.Close()
+	}
 }
 
 // mapErr turns libusb's "no device" into ErrDeviceGone.
