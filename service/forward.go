@@ -33,39 +33,47 @@ func NewTCPForward(ln net.Listener, dial Dialer, connect string, log *slog.Logge
 const dialTimeout = 30 * time.Second
 
 func (f *TCPForward) Serve() error {
-	for {
-		c, err := f.ln.Accept()
+	return acceptLoop(f.ln, &f.conns, &f.stats, func(c net.Conn) {
+		ctx, cancel := context.WithTimeout(context.Background(), dialTimeout)
+		far, err := f.dial(ctx, "tcp", f.connect)
+		cancel()
 		if err != nil {
-			if errors.Is(err, net.ErrClosed) || f.conns.isClosed() {
+			f.stats.Failed.Add(1)
+			logErr(f.log, "forward: dial", err, "to", f.connect)
+			return
+		}
+		if !f.conns.add(far) {
+			return
+		}
+		defer f.conns.remove(far)
+		splice(c, far, &f.stats)
+	})
+}
+
+// acceptLoop accepts connections until ln is closed and serves each with
+// handle on a goroutine of its own, tracked in cs and counted in st; the
+// connection is closed when handle returns.
+func acceptLoop(ln net.Listener, cs *conns, st *Stats, handle func(net.Conn)) error {
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) || cs.isClosed() {
 				return nil
 			}
 			return err
 		}
-		if !f.conns.add(c) {
+		if !cs.add(c) {
 			continue
 		}
-		f.stats.Total.Add(1)
-		f.stats.Active.Add(1)
-		f.conns.wg.Add(1)
+		st.Total.Add(1)
+		st.Active.Add(1)
+		cs.wg.Add(1)
 		go func() {
-			defer f.conns.wg.Done()
-			defer f.stats.Active.Add(-1)
-			defer f.conns.remove(c)
-			ctx, cancel := context.WithTimeout(context.Background(), dialTimeout)
-			far, err := f.dial(ctx, "tcp", f.connect)
-			cancel()
-			if err != nil {
-				f.stats.Failed.Add(1)
-				logErr(f.log, "forward: dial", err, "to", f.connect)
-				c.Close()
-				return
-			}
-			if !f.conns.add(far) {
-				c.Close()
-				return
-			}
-			defer f.conns.remove(far)
-			splice(c, far, &f.stats)
+			defer cs.wg.Done()
+			defer st.Active.Add(-1)
+			defer cs.remove(c)
+			defer c.Close()
+			handle(c)
 		}()
 	}
 }

@@ -56,30 +56,11 @@ func NewSOCKS5(ln net.Listener, t Tether, username, password string, log *slog.L
 }
 
 func (s *SOCKS5) Serve() error {
-	for {
-		c, err := s.ln.Accept()
-		if err != nil {
-			if errors.Is(err, net.ErrClosed) || s.conns.isClosed() {
-				return nil
-			}
-			return err
+	return acceptLoop(s.ln, &s.conns, &s.stats, func(c net.Conn) {
+		if err := s.srv.ServeConn(c); err != nil {
+			logErr(s.log, "socks5", err, "client", c.RemoteAddr())
 		}
-		if !s.conns.add(c) {
-			continue
-		}
-		s.stats.Total.Add(1)
-		s.stats.Active.Add(1)
-		s.conns.wg.Add(1)
-		go func() {
-			defer s.conns.wg.Done()
-			defer s.stats.Active.Add(-1)
-			defer s.conns.remove(c)
-			if err := s.srv.ServeConn(c); err != nil {
-				logErr(s.log, "socks5", err, "client", c.RemoteAddr())
-			}
-			c.Close()
-		}()
-	}
+	})
 }
 
 func (s *SOCKS5) Close() error {
