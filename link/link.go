@@ -141,17 +141,6 @@ func (l *Link) Stats() Stats { return l.stats.snapshot() }
 // the subscription.
 func (l *Link) Subscribe(fn func(Event)) (cancel func()) { return l.events.Subscribe(fn) }
 
-// Query reads an OID from the device (for tools such as probe).
-func (l *Link) Query(ctx context.Context, oid rndis.OID) ([]byte, error) {
-	l.mu.Lock()
-	s := l.session
-	l.mu.Unlock()
-	if s == nil || !l.isUp() {
-		return nil, errors.New("link: link is down")
-	}
-	return s.query(ctx, oid, 0)
-}
-
 // Close sends REMOTE_NDIS_HALT_MSG, releases the device and stops the link.
 func (l *Link) Close() error {
 	l.cancel()

@@ -97,8 +97,6 @@ var (
 	ErrPermission = errors.New("usb: permission denied")
 	// ErrBusy: another driver or program holds the interface.
 	ErrBusy = errors.New("usb: device busy")
-	// ErrClosed: the transport was closed.
-	ErrClosed = errors.New("usb: transport closed")
 )
 
 // ShortPacketPad returns how many zero bytes to append to a bulk-OUT transfer

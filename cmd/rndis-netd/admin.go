@@ -39,7 +39,7 @@ func (d *daemon) startAdmin() error {
 		enc.SetIndent("", "  ")
 		enc.Encode(d.status())
 	})
-	if d.phone != nil {
+	if d.device.phone != nil {
 		d.simRoutes(mux)
 	}
 	d.admin = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
@@ -65,7 +65,7 @@ func (d *daemon) healthz(w http.ResponseWriter, r *http.Request) {
 // /sim/replug, /sim/media-disconnect, /sim/media-connect; GET /sim/fetch?url=
 // makes an HTTP request from the phone's side (to reach an expose).
 func (d *daemon) simRoutes(mux *http.ServeMux) {
-	p := d.phone
+	p := d.device.phone
 	actions := map[string]func(){
 		"halt":             p.Halt,
 		"unplug":           p.Unplug,

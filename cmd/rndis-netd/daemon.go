@@ -18,8 +18,6 @@ import (
 	"github.com/rndis-netd/rndis-netd/config"
 	"github.com/rndis-netd/rndis-netd/link"
 	"github.com/rndis-netd/rndis-netd/stack"
-	"github.com/rndis-netd/rndis-netd/usb"
-	"github.com/rndis-netd/rndis-netd/usb/sim"
 )
 
 // daemon is a running rndis-netd: the tether and the services on it.
@@ -27,8 +25,7 @@ type daemon struct {
 	path    string // configuration file, "" for none
 	cmd     *cobra.Command
 	log     *slog.Logger
-	phone   *sim.Phone // with device.select: sim
-	host    *usb.Host
+	device  *device
 	net     *stack.Net
 	capture *os.File
 	admin   *http.Server
@@ -87,25 +84,15 @@ func startDaemon(cmd *cobra.Command, path string, cfg *config.Config, ready func
 // open brings up the tether.
 func (d *daemon) open(ctx context.Context) error {
 	cfg := d.cfg
-	sel, simCfg, _ := cfg.Device.Parse() // validated
-	var device usb.Opener
-	if simCfg != nil {
-		phone, err := sim.New(*simCfg)
-		if err != nil {
-			return err
-		}
-		d.phone = phone
-		device = phone
-		d.log.Info("using the simulated phone", "preset", simCfg.Name)
-	} else {
-		host, err := usb.NewHost()
-		if err != nil {
-			return err
-		}
-		d.host = host
-		device = host.Opener(sel)
+	dev, err := openDevice(cfg.Device)
+	if err != nil {
+		return err
 	}
-	opts := stack.Options{Device: device, IPv4: cfg.Network.IPv4, NoIPv6: cfg.Network.IPv6 == "off", Logger: d.log}
+	d.device = dev
+	if dev.phone != nil {
+		d.log.Info("using the simulated phone", "preset", dev.phone.Config().Name)
+	}
+	opts := stack.Options{Device: dev.opener, IPv4: cfg.Network.IPv4, NoIPv6: cfg.Network.IPv6 == "off", Logger: d.log}
 	opts.Link.MTU = cfg.Network.MTU
 	if cfg.Network.Gateway != "" {
 		opts.Gateway = netip.MustParseAddr(cfg.Network.Gateway)
@@ -171,12 +158,11 @@ func (d *daemon) close() {
 	if d.capture != nil {
 		d.capture.Close()
 	}
-	if d.phone != nil {
-		d.log.Info("simulated phone stopped", "halts_from_host", d.phone.Stats().HostHalts)
-		d.phone.Close()
-	}
-	if d.host != nil {
-		d.host.Close()
+	if d.device != nil {
+		if p := d.device.phone; p != nil {
+			d.log.Info("simulated phone stopped", "halts_from_host", p.Stats().HostHalts)
+		}
+		d.device.Close()
 	}
 }
 

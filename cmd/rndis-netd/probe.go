@@ -9,8 +9,6 @@ import (
 
 	"github.com/rndis-netd/rndis-netd/config"
 	"github.com/rndis-netd/rndis-netd/link"
-	"github.com/rndis-netd/rndis-netd/usb"
-	"github.com/rndis-netd/rndis-netd/usb/sim"
 )
 
 func probeCommand(configPath *string) *cobra.Command {
@@ -22,26 +20,14 @@ func probeCommand(configPath *string) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			sel, simCfg, _ := cfg.Device.Parse()
-			var device usb.Opener
-			if simCfg != nil {
-				phone, err := sim.New(*simCfg)
-				if err != nil {
-					return err
-				}
-				defer phone.Close()
-				device = phone
-			} else {
-				host, err := usb.NewHost()
-				if err != nil {
-					return err
-				}
-				defer host.Close()
-				device = host.Opener(sel)
+			dev, err := openDevice(cfg.Device)
+			if err != nil {
+				return err
 			}
+			defer dev.Close()
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			defer cancel()
-			l, err := link.Open(ctx, device, link.Options{})
+			l, err := link.Open(ctx, dev.opener, link.Options{})
 			if err != nil {
 				return err
 			}

@@ -17,7 +17,6 @@ type dhcpServer struct {
 	conn     net.PacketConn
 	leases   map[string]netip.Addr // by client MAC
 	declined map[netip.Addr]bool   // reported in use by a client
-	served   int                   // ACKs sent, for tests
 }
 
 func newDHCPServer(cfg Config, conn net.PacketConn) *dhcpServer {
@@ -65,7 +64,6 @@ func (d *dhcpServer) handle(req *dhcpv4.DHCPv4) *dhcpv4.DHCPv4 {
 			return d.reply(req, dhcpv4.MessageTypeNak, netip.Addr{})
 		}
 		d.leases[mac] = addr
-		d.served++
 		return d.reply(req, dhcpv4.MessageTypeAck, addr)
 	case dhcpv4.MessageTypeDecline:
 		if a, ok := netip.AddrFromSlice(req.RequestedIPAddress().To4()); ok {
