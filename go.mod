@@ -10,6 +10,7 @@ require (
 	github.com/spf13/pflag v1.0.10
 	github.com/spf13/viper v1.21.0
 	github.com/things-go/go-socks5 v0.1.0
+	go.uber.org/goleak v1.3.0
 	golang.org/x/net v0.62.0
 	gvisor.dev/gvisor v0.0.0-20260905035102-160fafc42237
 )

@@ -128,9 +128,12 @@ func TestSOCKS5LinkDownFailsFast(t *testing.T) {
 func TestHTTPProxy(t *testing.T) {
 	echo := echoServer(t)
 	web := listen(t)
-	go http.Serve(web, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "page "+r.URL.Path) }))
+	webSrv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "page "+r.URL.Path) })}
+	go webSrv.Serve(web)
+	t.Cleanup(func() { webSrv.Close() })
 	ln := listen(t)
 	tr := &http.Transport{DialContext: loopTether{}.DialContext}
+	t.Cleanup(tr.CloseIdleConnections)
 	serve(t, NewHTTPProxy(ln, loopTether{}, tr, quiet))
 
 	send := func(req string) (*http.Response, *bufio.Reader, net.Conn) {

@@ -198,9 +198,9 @@ func socksClient(t *testing.T, addr string, auth *proxy.Auth) *http.Client {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
-		DialContext: d.(proxy.ContextDialer).DialContext,
-	}}
+	tr := &http.Transport{DialContext: d.(proxy.ContextDialer).DialContext}
+	t.Cleanup(tr.CloseIdleConnections)
+	return &http.Client{Timeout: 10 * time.Second, Transport: tr}
 }
 
 func TestDaemonEndToEnd(t *testing.T) {
@@ -232,7 +232,9 @@ forwards:
 	})
 	t.Run("http proxy", func(t *testing.T) {
 		u, _ := url.Parse("http://" + httpProxy)
-		c := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{Proxy: http.ProxyURL(u)}}
+		tr := &http.Transport{Proxy: http.ProxyURL(u)}
+		defer tr.CloseIdleConnections()
+		c := &http.Client{Timeout: 10 * time.Second, Transport: tr}
 		if got := httpGet(t, c, "http://"+sim.PhoneName+"/"); got != sim.HomePage {
 			t.Errorf("through the HTTP proxy: %q", got)
 		}
@@ -306,7 +308,12 @@ forwards:
 	t.Run("link down and up", func(t *testing.T) {
 		d.post(t, "/sim/unplug")
 		d.waitFor(t, "link_up 0", func() bool { return d.metric(t, "rndis_netd_link_up") == "0" })
-		if resp, _ := http.Get("http://" + d.admin + "/healthz"); resp.StatusCode != 503 {
+		resp, err := http.Get("http://" + d.admin + "/healthz")
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 503 {
 			t.Errorf("healthz while unplugged: %s", resp.Status)
 		}
 		d.post(t, "/sim/replug")
