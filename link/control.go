@@ -2,6 +2,7 @@ package link
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"time"
@@ -71,6 +72,7 @@ func (s *session) request(ctx context.Context, build func(rid uint32) rndis.Mess
 		s.l.stats.controlRTT.Add(uint64(time.Since(start)))
 		return m, nil
 	case <-timer.C:
+		s.l.stats.controlTimeouts.Add(1)
 		return nil, fmt.Errorf("%v (RequestId %d): %w (%v)", msg.Type(), rid, errControlTimeout, s.l.opts.ControlTimeout)
 	case <-ctx.Done():
 		return nil, ctx.Err()
@@ -96,10 +98,13 @@ func (s *session) readControl() {
 	buf := make([]byte, controlBufferSize)
 	for s.ctx.Err() == nil {
 		wait, cancel := context.WithTimeout(s.ctx, s.l.opts.PollInterval)
-		_, err := s.t.WaitNotification(wait)
+		note, err := s.t.WaitNotification(wait)
 		cancel()
 		if s.ctx.Err() != nil {
 			return
+		}
+		if err == nil && !isResponseAvailable(note) {
+			s.l.stats.notifyMalformed.Add(1) // the control pipe is read all the same
 		}
 		if err != nil && !errors.Is(err, context.DeadlineExceeded) {
 			if errors.Is(err, usb.ErrDeviceGone) {
@@ -157,6 +162,10 @@ func (s *session) handleControl(b []byte) {
 			s.l.log.Debug("answering device keepalive", "err", err)
 		}
 	case rndis.ResetComplete:
+		if !s.resetting.Load() {
+			s.l.stats.controlUnmatched.Add(1)
+			return
+		}
 		select {
 		case s.resetDone <- m:
 		default:
@@ -205,6 +214,19 @@ func (s *session) keepAlive() {
 			s.raiseIn(epoch, CauseKeepAliveTimeout, err) // the link goes down; keepalives resume once it is up
 		}
 	}
+}
+
+// isResponseAvailable reports whether an interrupt notification is
+// RESPONSE_AVAILABLE: the RNDIS form {1, 0}, or the CDC form (bmRequestType
+// 0xA1, bNotificationCode 0x01) that some devices send instead.
+func isResponseAvailable(b []byte) bool {
+	switch {
+	case len(b) == 8 && binary.LittleEndian.Uint32(b) == rndis.ResponseAvailable:
+		return true
+	case len(b) >= 8 && b[0] == 0xA1 && b[1] == 0x01:
+		return true
+	}
+	return false
 }
 
 func (s *session) heard() { s.lastHeard.Store(time.Now().UnixNano()) }

@@ -241,6 +241,10 @@ func (e *endpoint) receive(s *session) {
 		}
 		errs = 0
 		s.heard()
+		if n == 0 {
+			e.l.stats.rxEmpty.Add(1)
+			continue
+		}
 		e.deliver(buf[:n])
 	}
 }
@@ -251,8 +255,17 @@ func (e *endpoint) deliver(transfer []byte) {
 	r := rndis.NewPacketReader(transfer)
 	frames := 0
 	defer func() { e.l.stats.rxBatches[batchBucket(frames)].Add(1) }()
+	mtu := int(e.mtu.Load())
 	for frame, ok := r.Next(); ok; frame, ok = r.Next() {
 		frames++
+		switch {
+		case len(frame) < header.EthernetMinimumSize:
+			e.l.stats.rxRunt.Add(1)
+			continue
+		case len(frame) > mtu:
+			e.l.stats.rxOversize.Add(1)
+			continue
+		}
 		if d == nil || !e.l.isUp() {
 			e.l.stats.rxLinkDown.Add(1)
 			continue

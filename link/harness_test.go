@@ -19,6 +19,7 @@ import (
 	"gvisor.dev/gvisor/pkg/tcpip/transport/tcp"
 	"gvisor.dev/gvisor/pkg/tcpip/transport/udp"
 
+	"github.com/rndis-netd/rndis-netd/usb"
 	"github.com/rndis-netd/rndis-netd/usb/sim"
 )
 
@@ -62,11 +63,22 @@ func fastOptions() Options {
 
 func newTestbed(t testing.TB, cfg sim.Config, opts Options) *testbed {
 	t.Helper()
+	return newTestbedVia(t, cfg, opts, nil)
+}
+
+// newTestbedVia opens the phone through wrap (nil: directly), for tests
+// that put something between the host and the device.
+func newTestbedVia(t testing.TB, cfg sim.Config, opts Options, wrap func(*sim.Phone) usb.Opener) *testbed {
+	t.Helper()
 	phone, err := sim.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	l, err := Open(context.Background(), phone, opts)
+	var opener usb.Opener = phone
+	if wrap != nil {
+		opener = wrap(phone)
+	}
+	l, err := Open(context.Background(), opener, opts)
 	if err != nil {
 		phone.Close()
 		t.Fatal(err)

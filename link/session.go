@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"net"
 	"sync"
@@ -57,6 +58,7 @@ type session struct {
 	nextRID   uint32
 	pending   map[uint32]chan rndis.Message
 	resetDone chan rndis.ResetComplete
+	resetting atomic.Bool // a RESET awaits its RESET_CMPLT
 	signals   chan signal
 	lastHeard atomic.Int64
 }
@@ -90,6 +92,14 @@ func (s *session) stop() {
 // nil, is the host address chosen before, kept across re-initializations
 // so that DHCP leases and neighbours stay valid.
 func (s *session) initialize(ctx context.Context, mac net.HardwareAddr) (DeviceInfo, error) {
+	info, err := s.runInitialize(ctx, mac)
+	if err != nil && ctx.Err() == nil && s.ctx.Err() == nil && !errors.Is(err, usb.ErrDeviceGone) {
+		s.l.stats.initFailures.Add(1)
+	}
+	return info, err
+}
+
+func (s *session) runInitialize(ctx context.Context, mac net.HardwareAddr) (DeviceInfo, error) {
 	info := DeviceInfo{USB: s.t.Info(), MTU: defaultMTU, MediaConnected: true}
 	m, err := s.request(ctx, func(rid uint32) rndis.Message {
 		return rndis.Initialize{RequestID: rid, MajorVersion: rndis.MajorVersion, MinorVersion: rndis.MinorVersion, MaxTransferSize: hostMaxTransferSize}
@@ -113,6 +123,14 @@ func (s *session) initialize(ctx context.Context, mac net.HardwareAddr) (DeviceI
 		MaxTransferSize:       int(min(c.MaxTransferSize, maxDeviceTransfer)),
 		MaxPacketsPerTransfer: int(max(c.MaxPacketsPerTransfer, 1)),
 		Alignment:             1 << min(c.PacketAlignmentFactor, maxAlignmentShift),
+	}
+	if c.MaxTransferSize > maxDeviceTransfer || c.MaxPacketsPerTransfer == 0 || c.PacketAlignmentFactor > maxAlignmentShift {
+		// A device that reports impossible limits may not honour what it
+		// reports either: send one frame per transfer, as Linux always does.
+		s.l.stats.limitsClamped.Add(1)
+		s.l.log.Warn("device limits out of range: one frame per transfer", "max_transfer_size", c.MaxTransferSize,
+			"max_packets_per_transfer", c.MaxPacketsPerTransfer, "alignment_factor", c.PacketAlignmentFactor)
+		info.Limits.MaxPacketsPerTransfer, info.Limits.Alignment = 1, 1
 	}
 	if info.Limits.MaxFrame() < minMTU+ethernetHeaderBytes {
 		return info, fmt.Errorf("MaxTransferSize %d leaves no room for a %d-byte frame", c.MaxTransferSize, minMTU+ethernetHeaderBytes)
@@ -220,6 +238,8 @@ func (s *session) reset(ctx context.Context) error {
 	case <-s.resetDone:
 	default:
 	}
+	s.resetting.Store(true)
+	defer s.resetting.Store(false)
 	if err := s.t.SendCommand(ctx, rndis.Marshal(rndis.Reset{})); err != nil {
 		return fmt.Errorf("sending RESET: %w", err)
 	}

@@ -8,6 +8,9 @@ type Stats struct {
 	TxFrames, TxBytes, TxTransfers uint64
 
 	RxMalformed uint64 // transfers with a malformed PACKET_MSG (frames after it dropped)
+	RxEmpty     uint64 // zero-length bulk-IN transfers
+	RxOversize  uint64 // frames longer than the MTU allows (dropped)
+	RxRunt      uint64 // frames shorter than an Ethernet header (dropped)
 	RxLinkDown  uint64 // frames dropped because the link was down
 	RxErrors    uint64 // failed bulk-IN reads
 	TxLinkDown  uint64 // frames dropped because the link was down (queued ones included)
@@ -18,6 +21,10 @@ type Stats struct {
 	ControlRTTNanos  uint64 // sum over ControlRequests
 	ControlMalformed uint64 // control messages that did not parse
 	ControlUnmatched uint64 // completions matching no outstanding request
+	ControlTimeouts  uint64 // requests the device left unanswered for ControlTimeout
+	NotifyMalformed  uint64 // interrupt notifications other than RESPONSE_AVAILABLE
+	LimitsClamped    uint64 // INITIALIZE_CMPLTs whose limits were out of range and clamped
+	InitFailures     uint64 // initializations that failed with the device present
 	Indications      uint64
 	DeviceKeepAlives uint64
 	// Frames per transfer, counted in buckets whose upper bounds are
@@ -28,6 +35,23 @@ type Stats struct {
 	Resets             uint64
 	Reinits            uint64
 	LinkDowns, LinkUps uint64
+}
+
+// Faults returns the counters of device misbehaviour by cause: what a
+// hostile or broken device did, each counted where the host caught it.
+func (s Stats) Faults() map[string]uint64 {
+	return map[string]uint64{
+		"malformed control message": s.ControlMalformed,
+		"unmatched completion":      s.ControlUnmatched,
+		"control timeout":           s.ControlTimeouts,
+		"malformed notification":    s.NotifyMalformed,
+		"malformed transfer":        s.RxMalformed,
+		"empty transfer":            s.RxEmpty,
+		"oversize frame":            s.RxOversize,
+		"runt frame":                s.RxRunt,
+		"clamped limits":            s.LimitsClamped,
+		"failed initialization":     s.InitFailures,
+	}
 }
 
 // BatchBuckets are the upper bounds of the frames-per-transfer buckets.
@@ -60,6 +84,9 @@ type counters struct {
 	rxFrames, rxBytes, rxTransfers     atomic.Uint64
 	txFrames, txBytes, txTransfers     atomic.Uint64
 	rxMalformed, rxLinkDown, rxErrors  atomic.Uint64
+	rxEmpty, rxOversize, rxRunt        atomic.Uint64
+	controlTimeouts, notifyMalformed   atomic.Uint64
+	limitsClamped, initFailures        atomic.Uint64
 	txLinkDown, txTooLarge, txErrors   atomic.Uint64
 	controlRequests, controlRTT        atomic.Uint64
 	controlMalformed, controlUnmatched atomic.Uint64
@@ -74,6 +101,9 @@ func (c *counters) snapshot() Stats {
 		RxFrames: c.rxFrames.Load(), RxBytes: c.rxBytes.Load(), RxTransfers: c.rxTransfers.Load(),
 		TxFrames: c.txFrames.Load(), TxBytes: c.txBytes.Load(), TxTransfers: c.txTransfers.Load(),
 		RxMalformed: c.rxMalformed.Load(), RxLinkDown: c.rxLinkDown.Load(), RxErrors: c.rxErrors.Load(),
+		RxEmpty: c.rxEmpty.Load(), RxOversize: c.rxOversize.Load(), RxRunt: c.rxRunt.Load(),
+		ControlTimeouts: c.controlTimeouts.Load(), NotifyMalformed: c.notifyMalformed.Load(),
+		LimitsClamped: c.limitsClamped.Load(), InitFailures: c.initFailures.Load(),
 		TxLinkDown: c.txLinkDown.Load(), TxTooLarge: c.txTooLarge.Load(), TxErrors: c.txErrors.Load(),
 		ControlRequests: c.controlRequests.Load(), ControlRTTNanos: c.controlRTT.Load(),
 		ControlMalformed: c.controlMalformed.Load(), ControlUnmatched: c.controlUnmatched.Load(),

@@ -24,7 +24,7 @@ var (
 	mPacketsPerXfer  = desc("packets_per_transfer", "Frames per bulk transfer.", "direction")
 	mControlRequests = desc("control_requests_total", "RNDIS control requests completed.")
 	mControlRTT      = desc("control_rtt_seconds_total", "Sum of the control requests' round-trip times.")
-	mControlBad      = desc("control_messages_rejected_total", "Control messages from the device that were malformed or matched no request.", "reason")
+	mFaults          = desc("device_faults_total", "Misbehaviour of the device caught by the host, by cause.", "cause")
 	mHalts           = desc("device_halts_total", "REMOTE_NDIS_HALT_MSGs sent by the device.")
 	mResets          = desc("resets_total", "RESETs sent to the device.")
 	mReinits         = desc("reinits_total", "Re-initializations of the device.")
@@ -85,8 +85,9 @@ func (m *metrics) Collect(ch chan<- prometheus.Metric) {
 	histogram(ch, mPacketsPerXfer, s.RxBatches, s.RxFrames, "rx")
 	counter(mControlRequests, s.ControlRequests)
 	ch <- prometheus.MustNewConstMetric(mControlRTT, prometheus.CounterValue, float64(s.ControlRTTNanos)/1e9)
-	counter(mControlBad, s.ControlMalformed, "malformed")
-	counter(mControlBad, s.ControlUnmatched, "unmatched")
+	for cause, n := range s.Faults() {
+		counter(mFaults, n, cause)
+	}
 	counter(mHalts, s.Halts)
 	counter(mResets, s.Resets)
 	counter(mReinits, s.Reinits)
