@@ -11,6 +11,17 @@ import (
 	"github.com/rndis-netd/rndis-netd/usb/sim"
 )
 
+// settledHeap returns the live heap once the connections just closed are
+// gone: the least of several samples, past TCP's TIME_WAIT.
+func settledHeap() uint64 {
+	least := liveHeap()
+	for range 5 {
+		time.Sleep(20 * time.Millisecond)
+		least = min(least, liveHeap())
+	}
+	return least
+}
+
 // peakGoroutines samples the number of goroutines until stop is called,
 // which returns the largest number seen.
 func peakGoroutines() (stop func() int) {

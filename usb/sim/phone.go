@@ -70,7 +70,7 @@ type Phone struct {
 }
 
 type faults struct {
-	silent          bool // answer no control message
+	silent          bool // hung: answer no control message, move no frame
 	corruptControl  int  // corrupt the next n responses
 	truncateControl int  // truncate the next n responses
 	corruptBulk     int  // corrupt the next n transfers to the host
@@ -213,7 +213,7 @@ func (p *Phone) resetLocked() {
 
 // dataReady reports whether frames may flow.
 func (p *Phone) dataReadyLocked() bool {
-	return p.initialized && p.filter != 0 && p.media
+	return p.initialized && p.filter != 0 && p.media && !p.faults.silent
 }
 
 // Halt sends a device-initiated REMOTE_NDIS_HALT_MSG and drops back to the
@@ -248,7 +248,8 @@ func (p *Phone) SendKeepAlive() {
 	p.queueLocked(rndis.KeepAlive{RequestID: p.nextRIDLocked()})
 }
 
-// SetSilent makes the phone stop (or resume) answering control messages.
+// SetSilent makes the phone hang (or come back): it answers no control
+// message and moves no frame either way, as a device whose firmware stalled.
 func (p *Phone) SetSilent(silent bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()

@@ -1,0 +1,117 @@
+package link
+
+import (
+	"runtime"
+	"testing"
+	"time"
+
+	"gvisor.dev/gvisor/pkg/tcpip"
+	"gvisor.dev/gvisor/pkg/tcpip/stack"
+	"gvisor.dev/gvisor/pkg/tcpip/transport/tcp"
+
+	"github.com/rndis-netd/rndis-netd/rndis"
+	"github.com/rndis-netd/rndis-netd/usb/sim"
+)
+
+// A storm of link-down events while a TCP stream of pseudo-random bytes
+// flows both ways: every cycle is exactly one down event with its cause
+// and one up event, the stream moves between cycles, the bytes echoed are
+// the bytes sent, and neither goroutines nor the heap grow.
+func TestLinkDownStorms(t *testing.T) {
+	cycles := 20
+	if raceEnabled {
+		cycles = 10
+	}
+	if soak() {
+		cycles = 1000
+	}
+	quick := fastOptions()
+	quick.RetryMin = time.Millisecond // look for the re-plugged phone at once
+	hung := fastOptions()             // a hung device is noticed by keepalive: make it quick
+	hung.KeepAliveInterval, hung.ControlTimeout = 20*time.Millisecond, 50*time.Millisecond
+	if raceEnabled {
+		hung.KeepAliveInterval, hung.ControlTimeout = 50*time.Millisecond, 150*time.Millisecond
+	}
+	storms := []struct {
+		cause   Cause
+		opts    Options
+		down    func(*sim.Phone)
+		up      func(*sim.Phone)
+		upCause []Cause
+	}{
+		{CauseDeviceHalt, quick, (*sim.Phone).Halt, nil, []Cause{CauseReinitialized}},
+		{CauseDeviceGone, quick, (*sim.Phone).Unplug, (*sim.Phone).Replug, []Cause{CauseReinitialized}},
+		{CauseMediaDisconnect, quick, func(p *sim.Phone) { p.IndicateStatus(rndis.StatusMediaDisconnect) },
+			func(p *sim.Phone) { p.IndicateStatus(rndis.StatusMediaConnect) }, []Cause{CauseMediaConnect}},
+		// The RESET after the timeout may reach the phone before or after it recovers.
+		{CauseKeepAliveTimeout, hung, func(p *sim.Phone) { p.SetSilent(true) }, func(p *sim.Phone) { p.SetSilent(false) },
+			[]Cause{CauseReset, CauseReinitialized}},
+	}
+	for i, storm := range storms {
+		t.Run(string(storm.cause), func(t *testing.T) {
+			tb := newTestbed(t, sim.Qualcomm(), storm.opts)
+			// Retransmit within milliseconds of the link coming back, not
+			// 200 ms; reap closed connections at once, so that the heap
+			// before and after holds the same endpoints.
+			minRTO := tcpip.TCPMinRTOOption(5 * time.Millisecond)
+			timeWait := tcpip.TCPTimeWaitTimeoutOption(time.Millisecond)
+			for _, s := range []*stack.Stack{tb.host, tb.phone.Stack()} {
+				for _, o := range []tcpip.SettableTransportProtocolOption{&minRTO, &timeWait} {
+					if err := s.SetTransportProtocolOption(tcp.ProtocolNumber, o); err != nil {
+						t.Fatal(err)
+					}
+				}
+			}
+			// Before and after: the link up, no connection open.
+			warm := startEcho(tb.dial(t, sim.EchoPort), uint64(i))
+			warm.waitProgress(t, 1<<20, 30*time.Second)
+			warm.finish(t, 30*time.Second)
+			heapBefore, goroutinesBefore := settledHeap(), runtime.NumGoroutine()
+			peak := peakGoroutines()
+			run := startEcho(tb.dial(t, sim.EchoPort), uint64(i)+100)
+			start := time.Now()
+			for n := range cycles {
+				storm.down(tb.phone)
+				if ev := tb.nextEvent(t, 10*time.Second); ev.Up || ev.Cause != storm.cause {
+					t.Fatalf("cycle %d: got %v, want link down: %s", n, ev, storm.cause)
+				}
+				if storm.up != nil {
+					storm.up(tb.phone)
+				}
+				ev := tb.nextEvent(t, 10*time.Second)
+				if !ev.Up || !containsCause(storm.upCause, ev.Cause) || !ev.nicRunning {
+					t.Fatalf("cycle %d: got %v (NIC running %v), want link up: %v", n, ev, ev.nicRunning, storm.upCause)
+				}
+				run.waitProgress(t, 64<<10, 30*time.Second)
+			}
+			elapsed := time.Since(start)
+			streamed := run.finish(t, 30*time.Second)
+			heapAfter, peakN := settledHeap(), peak()
+			if s := tb.link.Stats(); s.LinkDowns != uint64(cycles) || s.LinkUps != uint64(cycles)+1 {
+				t.Errorf("%d link downs and %d ups after %d cycles (and the first up)", s.LinkDowns, s.LinkUps, cycles)
+			}
+			select {
+			case ev := <-tb.events:
+				t.Errorf("an event beyond the cycles: %v", ev)
+			default:
+			}
+			if limit := heapBefore + heapBefore/10; heapAfter > limit {
+				t.Errorf("live heap grew from %d to %d bytes (limit %d)", heapBefore, heapAfter, limit)
+			}
+			if bound := goroutinesBefore + 16; peakN > bound {
+				t.Errorf("goroutines peaked at %d (before: %d, bound %d)", peakN, goroutinesBefore, bound)
+			}
+			t.Logf("%d cycles in %v, %d bytes echoed intact; goroutines %d before, peak %d; live heap %d → %d bytes",
+				cycles, elapsed.Round(time.Millisecond), streamed, goroutinesBefore, peakN, heapBefore, heapAfter)
+		})
+	}
+}
+
+func containsCause(cs []Cause, c Cause) bool {
+	for _, x := range cs {
+		if x == c {
+			return true
+		}
+	}
+	return false
+}
