@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/spf13/pflag"
 	"github.com/spf13/viper"
@@ -55,20 +56,29 @@ type SOCKS5 struct {
 	Listen   string `mapstructure:"listen"`
 	Username string `mapstructure:"username"`
 	Password string `mapstructure:"password"`
+	Limits   `mapstructure:",squash"`
 }
 
 // HTTPProxy is the HTTP proxy (CONNECT and absolute-URI forwarding).
 type HTTPProxy struct {
 	Listen string `mapstructure:"listen"`
+	Limits `mapstructure:",squash"`
+}
+
+// Limits bound what clients can make a proxy hold.
+type Limits struct {
+	MaxConnections   int           `mapstructure:"max_connections"`   // served at once; more wait
+	HandshakeTimeout time.Duration `mapstructure:"handshake_timeout"` // to send the request
 }
 
 // Forward is a port forward: in forwards, Listen is on this host and
 // Connect through the tether; in exposes, Listen is on the tether and
 // Connect on this host.
 type Forward struct {
-	Proto   string `mapstructure:"proto"` // tcp | udp
-	Listen  string `mapstructure:"listen"`
-	Connect string `mapstructure:"connect"`
+	Proto          string `mapstructure:"proto"` // tcp | udp
+	Listen         string `mapstructure:"listen"`
+	Connect        string `mapstructure:"connect"`
+	MaxConnections int    `mapstructure:"max_connections"` // TCP connections or UDP flows at once; 0: 1024
 }
 
 // Admin is the HTTP endpoint with /metrics, /healthz and /status.
@@ -88,21 +98,25 @@ const EnvPrefix = "RNDIS_NETD"
 // defaults are every scalar key with its default; viper needs to know a key
 // to read it from the environment.
 var defaults = map[string]any{
-	"log.level":         "info",
-	"log.format":        "text",
-	"device.select":     "auto",
-	"network.ipv4":      "dhcp",
-	"network.ipv6":      "slaac",
-	"network.gateway":   "",
-	"network.dns":       []string{},
-	"network.mtu":       0,
-	"socks5.listen":     "127.0.0.1:1080",
-	"socks5.username":   "",
-	"socks5.password":   "",
-	"http_proxy.listen": "",
-	"admin.listen":      "127.0.0.1:9741",
-	"capture.pcap":      "",
-	"allow_open_proxy":  false,
+	"log.level":                    "info",
+	"log.format":                   "text",
+	"device.select":                "auto",
+	"network.ipv4":                 "dhcp",
+	"network.ipv6":                 "slaac",
+	"network.gateway":              "",
+	"network.dns":                  []string{},
+	"network.mtu":                  0,
+	"socks5.listen":                "127.0.0.1:1080",
+	"socks5.username":              "",
+	"socks5.password":              "",
+	"socks5.max_connections":       1024,
+	"socks5.handshake_timeout":     "10s",
+	"http_proxy.listen":            "",
+	"http_proxy.max_connections":   1024,
+	"http_proxy.handshake_timeout": "10s",
+	"admin.listen":                 "127.0.0.1:9741",
+	"capture.pcap":                 "",
+	"allow_open_proxy":             false,
 }
 
 // FlagKeys are the keys that have a command-line flag of the same name

@@ -87,51 +87,49 @@ func TestPrecedence(t *testing.T) {
 	}
 }
 
+// BrokenConfigs returns the corpus of broken configuration files in
+// testdata/broken, each with the key its error must name (the file's first
+// line, "# key: KEY"), and two that cannot be read at all.
+func brokenConfigs(t *testing.T) map[string]string {
+	t.Helper()
+	files, err := filepath.Glob("testdata/broken/*")
+	if err != nil || len(files) < 30 {
+		t.Fatalf("the corpus has %d files (%v), want at least 30", len(files), err)
+	}
+	out := map[string]string{}
+	for _, f := range files {
+		text, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		first, _, _ := strings.Cut(string(text), "\n")
+		key, ok := strings.CutPrefix(first, "# key: ")
+		if !ok {
+			t.Fatalf("%s: the first line must be \"# key: KEY\"", f)
+		}
+		out[f] = key
+	}
+	dir := t.TempDir()
+	out[filepath.Join(dir, "missing.yaml")] = "(file)"
+	unreadable := filepath.Join(dir, "directory.yaml")
+	if err := os.Mkdir(unreadable, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	out[unreadable] = "(file)"
+	return out
+}
+
 // Each broken file is refused with an error that names the key.
 func TestBrokenConfigurations(t *testing.T) {
-	tests := []struct{ name, text, key string }{
-		{"unknown top-level key", "bogus: 1\n", "bogus"},
-		{"unknown nested key", "socks5: {listn: \"127.0.0.1:1080\"}\n", "listn"},
-		{"not YAML", "log: [level\n", "(file)"},
-		{"wrong type", "network: {mtu: lots}\n", "mtu"},
-		{"bad log level", "log: {level: loud}\n", "log.level"},
-		{"bad log format", "log: {format: xml}\n", "log.format"},
-		{"bad device", "device: {select: \"phone\"}\n", "device.select"},
-		{"bad sim preset", "device: {select: \"sim:nokia\"}\n", "device.select"},
-		{"bad ipv4", "network: {ipv4: 192.168.42.5}\n", "network.ipv4"},
-		{"ipv6 address as ipv4", "network: {ipv4: \"fd00::5/64\"}\n", "network.ipv4"},
-		{"bad ipv6 mode", "network: {ipv6: dhcpv6}\n", "network.ipv6"},
-		{"gateway with dhcp", "network: {gateway: 192.168.42.129}\n", "network.gateway"},
-		{"gateway outside subnet", "network: {ipv4: 10.0.0.5/24, gateway: 10.0.1.1}\n", "network.gateway"},
-		{"bad dns", "network: {dns: [resolver.example]}\n", "network.dns[0]"},
-		{"mtu too small", "network: {mtu: 100}\n", "network.mtu"},
-		{"port out of range", "socks5: {listen: \"127.0.0.1:70000\"}\n", "socks5.listen"},
-		{"no port", "http_proxy: {listen: \"127.0.0.1\"}\n", "http_proxy.listen"},
-		{"name as listen host", "admin: {listen: \"myhost:9741\"}\n", "admin.listen"},
-		{"open socks5", "socks5: {listen: \"0.0.0.0:1080\"}\n", "socks5.listen"},
-		{"open http proxy", "http_proxy: {listen: \":8118\"}\n", "http_proxy.listen"},
-		{"username without password", "socks5: {username: u}\n", "socks5.username"},
-		{"duplicate listener", "http_proxy: {listen: \"127.0.0.1:1080\"}\n", "http_proxy.listen"},
-		{"forward bad proto", "forwards: [{proto: sctp, listen: \"127.0.0.1:1\", connect: \"1.2.3.4:5\"}]\n", "forwards[0].proto"},
-		{"forward bad connect", "forwards: [{proto: tcp, listen: \"127.0.0.1:1\", connect: \"1.2.3.4\"}]\n", "forwards[0].connect"},
-		{"forward duplicate", "forwards: [{proto: tcp, listen: \"127.0.0.1:2\", connect: \"1.2.3.4:5\"}, {proto: tcp, listen: \"127.0.0.1:2\", connect: \"1.2.3.4:6\"}]\n", "forwards[1].listen"},
-		{"expose bad listen", "exposes: [{proto: tcp, listen: \"8080\", connect: \"127.0.0.1:80\"}]\n", "exposes[0].listen"},
-		{"expose duplicate", "exposes: [{proto: udp, listen: \":53\", connect: \"127.0.0.1:53\"}, {proto: udp, listen: \":53\", connect: \"127.0.0.1:54\"}]\n", "exposes[1].listen"},
-		{"missing file", "", "(file)"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			path := filepath.Join(t.TempDir(), "missing.yaml")
-			if tt.text != "" {
-				path = write(t, "c.yaml", tt.text)
-			}
+	for path, key := range brokenConfigs(t) {
+		t.Run(filepath.Base(path), func(t *testing.T) {
 			_, err := Load(path, nil)
 			var cerr *Error
 			if !errors.As(err, &cerr) {
 				t.Fatalf("Load = %v, want a *config.Error", err)
 			}
-			if !strings.Contains(err.Error(), tt.key) {
-				t.Errorf("error does not name %q:\n%v", tt.key, err)
+			if !strings.Contains(err.Error(), key) {
+				t.Errorf("error does not name %q:\n%v", key, err)
 			}
 		})
 	}

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/rndis-netd/rndis-netd/usb"
 	"github.com/rndis-netd/rndis-netd/usb/sim"
@@ -24,6 +25,8 @@ func (c *Config) Validate() error {
 
 	host := map[string]string{} // "tcp 127.0.0.1:1080" → key, for duplicates on this host
 	tether := map[string]string{}
+	v.limits("socks5", c.SOCKS5.Limits)
+	v.limits("http_proxy", c.HTTPProxy.Limits)
 	if c.SOCKS5.Listen != "" {
 		open := v.listener("socks5.listen", "tcp", c.SOCKS5.Listen, host)
 		if (c.SOCKS5.Username == "") != (c.SOCKS5.Password == "") {
@@ -47,6 +50,7 @@ func (c *Config) Validate() error {
 			v.listener(key+".listen", f.Proto, f.Listen, host)
 		}
 		v.hostPort(key+".connect", f.Connect, true)
+		v.maxConnections(key+".max_connections", f.MaxConnections, true)
 	}
 	for i, f := range c.Exposes {
 		key := fmt.Sprintf("exposes[%d]", i)
@@ -54,6 +58,7 @@ func (c *Config) Validate() error {
 			v.listener(key+".listen", f.Proto, f.Listen, tether)
 		}
 		v.hostPort(key+".connect", f.Connect, true)
+		v.maxConnections(key+".max_connections", f.MaxConnections, true)
 	}
 	if len(v.problems) > 0 {
 		return &Error{Problems: v.problems}
@@ -80,6 +85,30 @@ func (d Device) Parse() (usb.Selector, *sim.Config, error) {
 		return sel, nil, fmt.Errorf("%q: want auto, VID:PID, serial=XYZ, path=BUS-PORT[.PORT...], or sim", s)
 	}
 	return sel, nil, nil
+}
+
+// Ranges of the limits.
+const (
+	maxMaxConnections   = 100_000
+	minHandshakeTimeout = 100 * time.Millisecond
+	maxHandshakeTimeout = 10 * time.Minute
+)
+
+func (v *validator) limits(section string, l Limits) {
+	v.maxConnections(section+".max_connections", l.MaxConnections, false)
+	if l.HandshakeTimeout < minHandshakeTimeout || l.HandshakeTimeout > maxHandshakeTimeout {
+		v.add(section+".handshake_timeout", fmt.Sprintf("%v: want %v..%v", l.HandshakeTimeout, minHandshakeTimeout, maxHandshakeTimeout))
+	}
+}
+
+// maxConnections checks a connection limit; zero, where allowed, is the default.
+func (v *validator) maxConnections(key string, n int, zeroOK bool) {
+	if n == 0 && zeroOK {
+		return
+	}
+	if n < 1 || n > maxMaxConnections {
+		v.add(key, fmt.Sprintf("%d: want 1..%d", n, maxMaxConnections))
+	}
 }
 
 type validator struct{ problems []Problem }

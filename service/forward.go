@@ -3,6 +3,7 @@ package service
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net"
 	"sync"
@@ -25,8 +26,8 @@ type TCPForward struct {
 }
 
 // NewTCPForward returns a forward from ln to connect.
-func NewTCPForward(ln net.Listener, dial Dialer, connect string, log *slog.Logger) *TCPForward {
-	return &TCPForward{ln: ln, dial: dial, connect: connect, log: log}
+func NewTCPForward(ln net.Listener, dial Dialer, connect string, lim Limits, log *slog.Logger) *TCPForward {
+	return &TCPForward{ln: lim.withDefaults().listener(ln), dial: dial, connect: connect, log: log}
 }
 
 // dialTimeout bounds how long a forward waits for its destination.
@@ -98,20 +99,22 @@ const udpIdle = 2 * time.Minute
 // UDPForward relays datagrams from a packet listener to a fixed address,
 // one flow (a far-side socket) per client address, and the replies back.
 type UDPForward struct {
-	pc      net.PacketConn
-	dial    Dialer
-	connect string
-	log     *slog.Logger
-	stats   Stats
-	conns   conns
+	pc       net.PacketConn
+	dial     Dialer
+	connect  string
+	maxFlows int
+	log      *slog.Logger
+	stats    Stats
+	conns    conns
 
 	mu    sync.Mutex
 	flows map[string]net.Conn
 }
 
-// NewUDPForward returns a UDP forward from pc to connect.
-func NewUDPForward(pc net.PacketConn, dial Dialer, connect string, log *slog.Logger) *UDPForward {
-	return &UDPForward{pc: pc, dial: dial, connect: connect, log: log, flows: map[string]net.Conn{}}
+// NewUDPForward returns a UDP forward from pc to connect; it keeps at most
+// lim.MaxConnections flows (datagrams of further clients are dropped).
+func NewUDPForward(pc net.PacketConn, dial Dialer, connect string, lim Limits, log *slog.Logger) *UDPForward {
+	return &UDPForward{pc: pc, dial: dial, connect: connect, maxFlows: lim.withDefaults().MaxConnections, log: log, flows: map[string]net.Conn{}}
 }
 
 func (f *UDPForward) Serve() error {
@@ -141,9 +144,13 @@ func (f *UDPForward) flow(from net.Addr) (net.Conn, error) {
 	key := from.String()
 	f.mu.Lock()
 	far, ok := f.flows[key]
+	full := len(f.flows) >= f.maxFlows
 	f.mu.Unlock()
 	if ok {
 		return far, nil
+	}
+	if full {
+		return nil, fmt.Errorf("%d flows already: the limit", f.maxFlows)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), dialTimeout)
 	defer cancel()

@@ -9,7 +9,6 @@ import (
 	"net"
 	"net/http"
 	"net/http/httputil"
-	"time"
 )
 
 // HTTPProxy is an HTTP proxy whose egress is the tether: CONNECT tunnels
@@ -24,10 +23,14 @@ type HTTPProxy struct {
 	conns   conns
 }
 
+// maxHeaderBytes bounds a request's header: no proxy request needs more.
+const maxHeaderBytes = 64 << 10
+
 // NewHTTPProxy returns a proxy serving ln; transport carries forwarded
 // requests (its dialing must go over the tether).
-func NewHTTPProxy(ln net.Listener, t Tether, transport http.RoundTripper, log *slog.Logger) *HTTPProxy {
-	p := &HTTPProxy{ln: ln, t: t, log: log}
+func NewHTTPProxy(ln net.Listener, t Tether, transport http.RoundTripper, lim Limits, log *slog.Logger) *HTTPProxy {
+	lim = lim.withDefaults()
+	p := &HTTPProxy{ln: lim.listener(ln), t: t, log: log}
 	p.forward = &httputil.ReverseProxy{
 		Rewrite:   func(r *httputil.ProxyRequest) { r.Out.URL = r.In.URL; r.Out.Host = r.In.Host },
 		Transport: transport,
@@ -39,7 +42,8 @@ func NewHTTPProxy(ln net.Listener, t Tether, transport http.RoundTripper, log *s
 	}
 	p.srv = &http.Server{
 		Handler:           p,
-		ReadHeaderTimeout: 30 * time.Second,
+		ReadHeaderTimeout: lim.HandshakeTimeout,
+		MaxHeaderBytes:    maxHeaderBytes,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
 		ConnState: func(c net.Conn, s http.ConnState) {
 			switch s {

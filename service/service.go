@@ -11,6 +11,9 @@ import (
 	"net"
 	"sync"
 	"sync/atomic"
+	"time"
+
+	"golang.org/x/net/netutil"
 )
 
 // Tether is the network on the phone's side, as package stack provides it.
@@ -29,6 +32,38 @@ type Service interface {
 	Close() error
 	// Stats returns the connection counters.
 	Stats() *Stats
+}
+
+// Limits bound what clients can make a listener hold.
+type Limits struct {
+	// MaxConnections is how many connections a TCP listener serves at once;
+	// more wait in the kernel's accept queue. 0: DefaultMaxConnections.
+	MaxConnections int
+	// HandshakeTimeout is how long a proxy client may take to send its
+	// request (SOCKS5 greeting, authentication and request; HTTP headers).
+	// 0: DefaultHandshakeTimeout.
+	HandshakeTimeout time.Duration
+}
+
+// Defaults of Limits.
+const (
+	DefaultMaxConnections   = 1024
+	DefaultHandshakeTimeout = 10 * time.Second
+)
+
+func (l Limits) withDefaults() Limits {
+	if l.MaxConnections <= 0 {
+		l.MaxConnections = DefaultMaxConnections
+	}
+	if l.HandshakeTimeout <= 0 {
+		l.HandshakeTimeout = DefaultHandshakeTimeout
+	}
+	return l
+}
+
+// listener bounds the connections ln serves at once.
+func (l Limits) listener(ln net.Listener) net.Listener {
+	return netutil.LimitListener(ln, l.MaxConnections)
 }
 
 // Stats counts a service's connections (for UDP, its flows).

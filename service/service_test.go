@@ -77,7 +77,7 @@ func echoServer(t *testing.T) string {
 func TestSOCKS5RelaysAndCounts(t *testing.T) {
 	echo := echoServer(t)
 	ln := listen(t)
-	s := NewSOCKS5(ln, loopTether{}, "", "", quiet)
+	s := NewSOCKS5(ln, loopTether{}, "", "", Limits{}, quiet)
 	serve(t, s)
 	d, _ := proxy.SOCKS5("tcp", ln.Addr().String(), nil, proxy.Direct)
 	c, err := d.Dial("tcp", echo)
@@ -104,7 +104,7 @@ func TestSOCKS5RelaysAndCounts(t *testing.T) {
 // While the link is down a SOCKS5 client gets "network unreachable" at once.
 func TestSOCKS5LinkDownFailsFast(t *testing.T) {
 	ln := listen(t)
-	serve(t, NewSOCKS5(ln, loopTether{down: true}, "", "", quiet))
+	serve(t, NewSOCKS5(ln, loopTether{down: true}, "", "", Limits{}, quiet))
 	c, err := net.Dial("tcp", ln.Addr().String())
 	if err != nil {
 		t.Fatal(err)
@@ -134,7 +134,7 @@ func TestHTTPProxy(t *testing.T) {
 	ln := listen(t)
 	tr := &http.Transport{DialContext: loopTether{}.DialContext}
 	t.Cleanup(tr.CloseIdleConnections)
-	serve(t, NewHTTPProxy(ln, loopTether{}, tr, quiet))
+	serve(t, NewHTTPProxy(ln, loopTether{}, tr, Limits{}, quiet))
 
 	send := func(req string) (*http.Response, *bufio.Reader, net.Conn) {
 		c, err := net.Dial("tcp", ln.Addr().String())
@@ -202,7 +202,7 @@ func TestUDPForward(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := NewUDPForward(pc, loopTether{}.DialContext, far.LocalAddr().String(), quiet)
+	f := NewUDPForward(pc, loopTether{}.DialContext, far.LocalAddr().String(), Limits{}, quiet)
 	serve(t, f)
 	for i := range 2 { // two clients, two flows
 		c, err := net.Dial("udp", pc.LocalAddr().String())

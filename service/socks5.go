@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"strings"
+	"time"
 
 	"github.com/things-go/go-socks5"
 	"github.com/things-go/go-socks5/bufferpool"
@@ -22,6 +23,7 @@ import (
 type SOCKS5 struct {
 	ln    net.Listener
 	t     Tether
+	lim   Limits
 	srv   *socks5.Server
 	log   *slog.Logger
 	stats Stats
@@ -30,8 +32,9 @@ type SOCKS5 struct {
 
 // NewSOCKS5 returns a proxy serving ln; an empty username means no
 // authentication.
-func NewSOCKS5(ln net.Listener, t Tether, username, password string, log *slog.Logger) *SOCKS5 {
-	s := &SOCKS5{ln: ln, t: t, log: log}
+func NewSOCKS5(ln net.Listener, t Tether, username, password string, lim Limits, log *slog.Logger) *SOCKS5 {
+	lim = lim.withDefaults()
+	s := &SOCKS5{ln: lim.listener(ln), t: t, lim: lim, log: log}
 	opts := []socks5.Option{
 		// UDP ASSOCIATE dials through the tether too.
 		socks5.WithDial(func(ctx context.Context, network, addr string) (net.Conn, error) {
@@ -44,6 +47,9 @@ func NewSOCKS5(ln net.Listener, t Tether, username, password string, log *slog.L
 			return &trackedConn{Conn: c, onClose: func() { s.conns.remove(c) }}, nil
 		}),
 		socks5.WithConnectHandle(s.connect),
+		// The handshake is over once a request is read.
+		socks5.WithAssociateMiddleware(endHandshake),
+		socks5.WithBindMiddleware(endHandshake),
 		socks5.WithResolver(tetherResolver{t}),
 		socks5.WithBufferPool(bufferpool.NewPool(copyBufferSize)),
 		socks5.WithLogger(slogAdapter{log}),
@@ -57,6 +63,7 @@ func NewSOCKS5(ln net.Listener, t Tether, username, password string, log *slog.L
 
 func (s *SOCKS5) Serve() error {
 	return acceptLoop(s.ln, &s.conns, &s.stats, func(c net.Conn) {
+		c.SetDeadline(time.Now().Add(s.lim.HandshakeTimeout)) // a client that stalls is dropped
 		if err := s.srv.ServeConn(c); err != nil {
 			logErr(s.log, "socks5", err, "client", c.RemoteAddr())
 		}
@@ -114,6 +121,7 @@ func (c *trackedConn) Close() error {
 // connect serves CONNECT: the reply names the cause of a failed dial (a
 // link down is "network unreachable"), then the connection is relayed.
 func (s *SOCKS5) connect(ctx context.Context, w io.Writer, req *socks5.Request) error {
+	endHandshake(ctx, w, req)
 	target, err := s.t.DialContext(ctx, "tcp", req.DestAddr.String())
 	if err != nil {
 		s.stats.Failed.Add(1)
@@ -142,6 +150,14 @@ func (s *SOCKS5) connect(ctx context.Context, w io.Writer, req *socks5.Request) 
 	}
 	// The request's reader holds what the client sent after its request.
 	splice(readerConn{Conn: client, r: req.Reader}, target, &s.stats)
+	return nil
+}
+
+// endHandshake lifts the handshake deadline from the client's connection.
+func endHandshake(_ context.Context, w io.Writer, _ *socks5.Request) error {
+	if c, ok := w.(net.Conn); ok {
+		c.SetDeadline(time.Time{})
+	}
 	return nil
 }
 

@@ -383,24 +383,30 @@ func TestDaemonSOCKS5Authentication(t *testing.T) {
 	}
 }
 
+// Every file of the broken-configuration corpus (config/testdata/broken,
+// whose first lines name the key) stops the daemon with exit status 2 and
+// a message naming the key; so do a missing and an unreadable file.
 func TestBrokenConfigExitsWithStatus2(t *testing.T) {
-	for name, yaml := range map[string]string{
-		"socks5.listen":     "socks5: {listen: \"0.0.0.0:1080\"}\n",
-		"network.ipv4":      "network: {ipv4: \"not-an-address\"}\n",
-		"bogus":             "bogus: true\n",
-		"forwards[0].proto": "forwards: [{proto: icmp, listen: \"127.0.0.1:1\", connect: \"1.1.1.1:1\"}]\n",
-	} {
-		path := filepath.Join(t.TempDir(), "c.yaml")
-		os.WriteFile(path, []byte(yaml), 0o600)
+	files, _ := filepath.Glob("../../config/testdata/broken/*")
+	cases := map[string]string{filepath.Join(t.TempDir(), "missing.yaml"): "(file)", t.TempDir(): "(file)"}
+	for _, f := range files {
+		text, _ := os.ReadFile(f)
+		first, _, _ := strings.Cut(string(text), "\n")
+		cases[f] = strings.TrimPrefix(first, "# key: ")
+	}
+	if len(cases) < 32 {
+		t.Fatalf("%d broken configurations, want at least 32", len(cases))
+	}
+	for path, key := range cases {
 		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 		out, err := exec.CommandContext(ctx, binary(t), "run", "--config", path).CombinedOutput()
 		cancel()
 		var exit *exec.ExitError
 		if !errors.As(err, &exit) || exit.ExitCode() != 2 {
-			t.Errorf("%s: exit %v, want status 2\n%s", name, err, out)
+			t.Errorf("%s: exit %v, want status 2\n%s", path, err, out)
 		}
-		if !strings.Contains(string(out), name) {
-			t.Errorf("%s: message does not name the key:\n%s", name, out)
+		if !strings.Contains(string(out), key) {
+			t.Errorf("%s: message does not name %s:\n%s", path, key, out)
 		}
 	}
 }

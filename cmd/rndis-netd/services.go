@@ -16,11 +16,12 @@ type spec struct {
 	connect  string
 	username string
 	password string
+	limits   service.Limits
 }
 
 // key identifies a spec across reloads; a changed field is a new listener.
 func (s spec) key() string {
-	return fmt.Sprintf("%s %s %s %s %q %q", s.kind, s.proto, s.listen, s.connect, s.username, s.password)
+	return fmt.Sprintf("%s %s %s %s %q %q %+v", s.kind, s.proto, s.listen, s.connect, s.username, s.password, s.limits)
 }
 
 // logAttrs describe the listener without its credentials.
@@ -37,17 +38,21 @@ func (s spec) logAttrs() []any {
 
 func specs(cfg *config.Config) []spec {
 	var out []spec
-	if cfg.SOCKS5.Listen != "" {
-		out = append(out, spec{kind: "socks5", proto: "tcp", listen: cfg.SOCKS5.Listen, username: cfg.SOCKS5.Username, password: cfg.SOCKS5.Password})
+	if c := cfg.SOCKS5; c.Listen != "" {
+		out = append(out, spec{kind: "socks5", proto: "tcp", listen: c.Listen, username: c.Username, password: c.Password,
+			limits: service.Limits{MaxConnections: c.MaxConnections, HandshakeTimeout: c.HandshakeTimeout}})
 	}
-	if cfg.HTTPProxy.Listen != "" {
-		out = append(out, spec{kind: "http_proxy", proto: "tcp", listen: cfg.HTTPProxy.Listen})
+	if c := cfg.HTTPProxy; c.Listen != "" {
+		out = append(out, spec{kind: "http_proxy", proto: "tcp", listen: c.Listen,
+			limits: service.Limits{MaxConnections: c.MaxConnections, HandshakeTimeout: c.HandshakeTimeout}})
 	}
 	for _, f := range cfg.Forwards {
-		out = append(out, spec{kind: "forward", proto: f.Proto, listen: f.Listen, connect: f.Connect})
+		out = append(out, spec{kind: "forward", proto: f.Proto, listen: f.Listen, connect: f.Connect,
+			limits: service.Limits{MaxConnections: f.MaxConnections}})
 	}
 	for _, f := range cfg.Exposes {
-		out = append(out, spec{kind: "expose", proto: f.Proto, listen: f.Listen, connect: f.Connect})
+		out = append(out, spec{kind: "expose", proto: f.Proto, listen: f.Listen, connect: f.Connect,
+			limits: service.Limits{MaxConnections: f.MaxConnections}})
 	}
 	return out
 }
@@ -74,30 +79,30 @@ func (d *daemon) start(s spec) (*running, error) {
 		}
 		switch s.kind {
 		case "socks5":
-			svc = service.NewSOCKS5(ln, d.net, s.username, s.password, d.log)
+			svc = service.NewSOCKS5(ln, d.net, s.username, s.password, s.limits, d.log)
 		case "http_proxy":
-			svc = service.NewHTTPProxy(ln, d.net, d.net.HTTPTransport(), d.log)
+			svc = service.NewHTTPProxy(ln, d.net, d.net.HTTPTransport(), s.limits, d.log)
 		default:
-			svc = service.NewTCPForward(ln, d.net.DialContext, s.connect, d.log)
+			svc = service.NewTCPForward(ln, d.net.DialContext, s.connect, s.limits, d.log)
 		}
 	case s.kind == "forward":
 		pc, err := net.ListenPacket("udp", s.listen)
 		if err != nil {
 			return nil, err
 		}
-		svc = service.NewUDPForward(pc, d.net.DialContext, s.connect, d.log)
+		svc = service.NewUDPForward(pc, d.net.DialContext, s.connect, s.limits, d.log)
 	case s.proto == "tcp": // expose
 		ln, err := d.net.Listen("tcp", s.listen)
 		if err != nil {
 			return nil, fmt.Errorf("listening on the tether: %w", err)
 		}
-		svc = service.NewTCPForward(ln, hostDial, s.connect, d.log)
+		svc = service.NewTCPForward(ln, hostDial, s.connect, s.limits, d.log)
 	default:
 		pc, err := d.net.ListenPacket("udp", s.listen)
 		if err != nil {
 			return nil, fmt.Errorf("listening on the tether: %w", err)
 		}
-		svc = service.NewUDPForward(pc, hostDial, s.connect, d.log)
+		svc = service.NewUDPForward(pc, hostDial, s.connect, s.limits, d.log)
 	}
 	r := &running{spec: s, svc: svc, done: make(chan struct{})}
 	go func() {
