@@ -50,19 +50,12 @@ func runDaemon(cmd *cobra.Command, path string) error {
 // startDaemon runs until SIGINT or SIGTERM. ready, if not nil, is called
 // once everything is up.
 func startDaemon(cmd *cobra.Command, path string, cfg *config.Config, ready func(*daemon)) error {
-	d := &daemon{path: path, cmd: cmd, cfg: cfg, log: newLogger(cfg.Log, cmd.ErrOrStderr()), started: time.Now(),
-		services: map[string]*running{}, linkEvents: map[eventKey]uint64{}}
+	d := newDaemon(cmd, path, cfg)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := d.open(ctx); err != nil {
-		d.close()
+	if err := d.start(ctx); err != nil {
 		return err
 	}
-	if err := d.startAdmin(); err != nil {
-		d.close()
-		return err
-	}
-	d.apply(cfg)
 	if ready != nil {
 		ready(d)
 	}
@@ -79,6 +72,26 @@ func startDaemon(cmd *cobra.Command, path string, cfg *config.Config, ready func
 			d.reload()
 		}
 	}
+}
+
+func newDaemon(cmd *cobra.Command, path string, cfg *config.Config) *daemon {
+	return &daemon{path: path, cmd: cmd, cfg: cfg, log: newLogger(cfg.Log, cmd.ErrOrStderr()), started: time.Now(),
+		services: map[string]*running{}, linkEvents: map[eventKey]uint64{}}
+}
+
+// start brings up the tether, the admin endpoint and the listeners; on
+// failure it undoes what it did.
+func (d *daemon) start(ctx context.Context) error {
+	if err := d.open(ctx); err != nil {
+		d.close()
+		return err
+	}
+	if err := d.startAdmin(); err != nil {
+		d.close()
+		return err
+	}
+	d.apply(d.cfg)
+	return nil
 }
 
 // open brings up the tether.
@@ -207,7 +220,7 @@ func (d *daemon) apply(cfg *config.Config) {
 		if _, ok := d.services[key]; ok {
 			continue
 		}
-		r, err := d.start(s)
+		r, err := d.startListener(s)
 		if err != nil {
 			d.log.Error("listener failed", append(s.logAttrs(), "err", err)...)
 			continue

@@ -69,7 +69,7 @@ func (r *running) stop() {
 	<-r.done
 }
 
-func (d *daemon) start(s spec) (*running, error) {
+func (d *daemon) startListener(s spec) (*running, error) {
 	var svc service.Service
 	switch {
 	case s.kind == "socks5" || s.kind == "http_proxy" || s.kind == "forward" && s.proto == "tcp":

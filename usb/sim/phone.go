@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"strings"
 	"sync"
+	"time"
 
 	"gvisor.dev/gvisor/pkg/tcpip"
 	"gvisor.dev/gvisor/pkg/tcpip/adapters/gonet"
@@ -14,6 +16,8 @@ import (
 	"gvisor.dev/gvisor/pkg/tcpip/network/ipv4"
 	"gvisor.dev/gvisor/pkg/tcpip/network/ipv6"
 	"gvisor.dev/gvisor/pkg/tcpip/stack"
+	"gvisor.dev/gvisor/pkg/tcpip/transport/udp"
+	"gvisor.dev/gvisor/pkg/waiter"
 
 	"github.com/rndis-netd/rndis-netd/rndis"
 	"github.com/rndis-netd/rndis-netd/usb"
@@ -335,4 +339,38 @@ func (p *Phone) DialTCP(ctx context.Context, to netip.AddrPort) (net.Conn, error
 		proto = ipv6.ProtocolNumber
 	}
 	return gonet.DialContextTCP(ctx, p.stack, full, proto)
+}
+
+// ProbeUDP sends a datagram from the phone's side of the tether to to and
+// waits up to timeout: answered when a datagram comes back, refused when
+// an ICMP port unreachable does, neither when nothing does.
+func (p *Phone) ProbeUDP(to netip.AddrPort, timeout time.Duration) (answered, refused bool, err error) {
+	proto := ipv4.ProtocolNumber
+	if to.Addr().Is6() {
+		proto = ipv6.ProtocolNumber
+	}
+	var wq waiter.Queue
+	ep, terr := p.stack.NewEndpoint(udp.ProtocolNumber, proto, &wq)
+	if terr != nil {
+		return false, false, fmt.Errorf("sim: %s", terr)
+	}
+	defer ep.Close()
+	entry, events := waiter.NewChannelEntry(waiter.EventIn | waiter.EventErr)
+	wq.EventRegister(&entry)
+	defer wq.EventUnregister(&entry)
+	if terr := ep.Connect(tcpip.FullAddress{NIC: phoneNIC, Addr: tcpip.AddrFromSlice(to.Addr().AsSlice()), Port: to.Port()}); terr != nil {
+		return false, false, fmt.Errorf("sim: connecting to %v: %s", to, terr)
+	}
+	if _, terr := ep.Write(strings.NewReader("rndis-netd probe"), tcpip.WriteOptions{}); terr != nil {
+		return false, false, fmt.Errorf("sim: sending to %v: %s", to, terr)
+	}
+	select {
+	case <-events:
+	case <-time.After(timeout):
+		return false, false, nil
+	}
+	if _, isRefused := ep.LastError().(*tcpip.ErrConnectionRefused); isRefused {
+		return false, true, nil
+	}
+	return true, false, nil
 }
