@@ -1,7 +1,7 @@
 # Targets a developer and CI use. `make test` is the test command of README.md.
 GO ?= go
 
-.PHONY: test check fuzz bench demo deps mem e2e bench-e2e
+.PHONY: test check fuzz bench demo deps mem soak e2e bench-e2e
 
 # deps: the Debian packages the build needs (cgo, libusb).
 deps:
@@ -39,6 +39,17 @@ bench:
 			key = ($$1 ~ /Baseline/) ? "baseline/" dir : p[2] "/" dir; sum[key] += $$(NF-1); cnt[key]++; d[key] = dir } \
 		END { for (k in sum) if (k !~ /^baseline/) { r = sum[k] / cnt[k]; b = sum["baseline/" d[k]] / cnt["baseline/" d[k]]; \
 			printf "ratio %-28s %.2f x baseline (%.2f / %.2f Gbit/s, mean of %d)\n", k, r / b, r, b, cnt[k] } }'
+
+# soak: the long variants of the reliability tests (RNDIS_NETD_SOAK=1):
+# 100,000 faults from a hostile device, 1,000-cycle link-down storms of each
+# cause, 1,000 SOCKS5 clients × 1 MiB, a scan of every TCP port from the
+# tether. One package at a time, so that neither starves the other's timers.
+# It prints the figures the tests log.
+soak:
+	@RNDIS_NETD_SOAK=1 $(GO) test -p 1 -count=1 -timeout 40m -v \
+		-run '^(TestHostileDevice|TestLinkDownStorms|TestDaemonUnderLoad|TestTetherSideSeesOnlyExposes)$$' \
+		./link ./cmd/rndis-netd > soak.log 2>&1; status=$$?; \
+		grep -E '^(---|ok|FAIL|PASS)|_test.go:[0-9]+:' soak.log; rm -f soak.log; exit $$status
 
 # mem: the daemon's resident memory idle and with 1,000 proxied connections.
 mem:

@@ -69,7 +69,10 @@ func TestHostileDevice(t *testing.T) {
 		faults = 100_000
 	}
 	var hostile *sim.Hostile
-	tb := newTestbedVia(t, sim.Qualcomm(), fastOptions(), func(p *sim.Phone) usb.Opener {
+	// Timeouts a starved CPU cannot trip: the first phase must see no link change.
+	opts := fastOptions()
+	opts.KeepAliveInterval, opts.ControlTimeout = time.Second, time.Second
+	tb := newTestbedVia(t, sim.Qualcomm(), opts, func(p *sim.Phone) usb.Opener {
 		hostile = sim.NewHostile(p, 1)
 		return hostile
 	})
@@ -83,6 +86,9 @@ func TestHostileDevice(t *testing.T) {
 	start := time.Now()
 	for hostile.Total() < faults {
 		warm.waitProgress(t, 64<<10, 60*time.Second) // the stream moves all the while
+		if ev := len(tb.events); ev > 0 {
+			t.Fatalf("the link changed under additive faults: %v; stats %+v", <-tb.events, tb.link.Stats())
+		}
 	}
 	hostile.Inject()
 	elapsed := time.Since(start)

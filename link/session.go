@@ -230,8 +230,10 @@ func (s *session) setFilter(ctx context.Context) error {
 	return nil
 }
 
-// reset sends RESET and waits for RESET_CMPLT; when the device says its
-// addressing was reset, the packet filter is set again.
+// reset sends RESET and waits for RESET_CMPLT, then sets the packet filter
+// again. A device's AddressingReset is not trusted: RESET_CMPLT carries no
+// RequestId, so a stale or forged one cannot be told apart, and a device
+// left with filter 0 sends nothing while the link looks up.
 func (s *session) reset(ctx context.Context) error {
 	s.l.stats.resets.Add(1)
 	select { // a stale completion must not answer this reset
@@ -250,10 +252,7 @@ func (s *session) reset(ctx context.Context) error {
 		if c.Status != rndis.StatusSuccess {
 			return fmt.Errorf("RESET failed: %v", c.Status)
 		}
-		if c.AddressingReset != 0 {
-			return s.setFilter(ctx)
-		}
-		return nil
+		return s.setFilter(ctx)
 	case <-timer.C:
 		return fmt.Errorf("RESET: %w", errControlTimeout)
 	case <-ctx.Done():

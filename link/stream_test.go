@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"os"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -75,7 +76,9 @@ func (r *echoRun) waitProgress(t testing.TB, n int64, within time.Duration) {
 	target := r.nGot.Load() + n
 	for deadline := time.Now().Add(within); r.nGot.Load() < target; time.Sleep(time.Millisecond) {
 		if time.Now().After(deadline) {
-			t.Fatalf("the stream moved %d of %d bytes in %v", n-(target-r.nGot.Load()), n, within)
+			buf := make([]byte, 1<<20)
+			t.Fatalf("the stream moved %d of %d bytes in %v; goroutines:\n%s", n-(target-r.nGot.Load()), n, within,
+				buf[:runtime.Stack(buf, true)])
 		}
 	}
 }

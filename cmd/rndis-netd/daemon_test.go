@@ -370,15 +370,30 @@ forwards:
 	})
 }
 
+// SOCKS5 with username and password: the right ones pass, others do not,
+// and the password appears neither in the log (at debug level, across a
+// reload) nor in /status.
 func TestDaemonSOCKS5Authentication(t *testing.T) {
 	socks := freePort(t, "tcp")
-	runBinary(t, fmt.Sprintf("device: {select: sim}\nsocks5: {listen: %q, username: alice, password: s3cret}\n", socks))
-	if got := httpGet(t, socksClient(t, socks, &proxy.Auth{User: "alice", Password: "s3cret"}), "http://"+sim.PhoneName+"/"); got != sim.HomePage {
+	const password = "pw-Zq8-s3cret"
+	d := runBinary(t, fmt.Sprintf("device: {select: sim}\nlog: {level: debug}\nsocks5: {listen: %q, username: alice, password: %s}\n", socks, password))
+	if got := httpGet(t, socksClient(t, socks, &proxy.Auth{User: "alice", Password: password}), "http://"+sim.PhoneName+"/"); got != sim.HomePage {
 		t.Errorf("with credentials: %q", got)
 	}
-	for _, auth := range []*proxy.Auth{nil, {User: "alice", Password: "wrong"}} {
+	for _, auth := range []*proxy.Auth{nil, {User: "alice", Password: "wrong"}, {User: "alice", Password: password + "x"}} {
 		if _, err := socksClient(t, socks, auth).Get("http://" + sim.PhoneName + "/"); err == nil {
 			t.Errorf("auth %+v accepted", auth)
+		}
+	}
+	d.cmd.Process.Signal(syscall.SIGHUP)
+	d.waitFor(t, "the reload", func() bool { return strings.Contains(d.out.String(), "configuration reloaded") })
+	status := d.get(t, "/status")
+	if !strings.Contains(status, "username/password") {
+		t.Errorf("/status does not say the proxy has authentication:\n%s", status)
+	}
+	for where, text := range map[string]string{"the log": d.out.String(), "/status": status, "/metrics": d.get(t, "/metrics")} {
+		if strings.Contains(text, password) {
+			t.Errorf("the password appears in %s", where)
 		}
 	}
 }
