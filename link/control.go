@@ -1,6 +1,7 @@
 package link
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -182,7 +183,10 @@ func (s *session) handleControl(b []byte) {
 			s.l.log.Debug("unmatched control message", "msg", rndis.Describe(m))
 			return
 		}
-		ch <- m
+		// The requester reads the completion after b is reused for the
+		// next response: hand over a copy.
+		owned, _ := rndis.Parse(bytes.Clone(b))
+		ch <- owned
 	}
 }
 

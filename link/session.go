@@ -206,7 +206,7 @@ func (s *session) query(ctx context.Context, oid rndis.OID, inLen int) ([]byte, 
 	if c.Status != rndis.StatusSuccess {
 		return nil, fmt.Errorf("QUERY %v: %v", oid, c.Status)
 	}
-	return append([]byte(nil), c.Buffer...), nil // the message aliases the read buffer
+	return c.Buffer, nil
 }
 
 func (s *session) queryU32(ctx context.Context, oid rndis.OID) (uint32, bool) {
