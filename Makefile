@@ -29,16 +29,12 @@ fuzz:
 	$(GO) test ./rndis -run '^$$' -fuzz '^FuzzPacketWriter$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./usb -run '^$$' -fuzz '^FuzzParseConfiguration$$' -fuzztime $(FUZZTIME)
 
-# bench: the link's throughput through RNDIS and the baseline without it,
-# measured in the same run (BENCHCOUNT rounds each; the machines are noisy),
-# and the ratio of each RNDIS mean to the baseline mean of its direction.
+# bench: the link's throughput through RNDIS (both phone presets) and the
+# baseline without it, BENCHCOUNT alternating rounds, as ratios of medians
+# (scripts/bench.sh).
 BENCHCOUNT ?= 5
 bench:
-	$(GO) test ./link -run '^$$' -bench 'TCPThroughput' -benchtime 16x -count $(BENCHCOUNT) | tee /dev/stderr | awk '\
-		/Gbit\/s/ { n = split($$1, p, "/"); dir = p[n]; sub(/-[0-9]+$$/, "", dir); \
-			key = ($$1 ~ /Baseline/) ? "baseline/" dir : p[2] "/" dir; sum[key] += $$(NF-1); cnt[key]++; d[key] = dir } \
-		END { for (k in sum) if (k !~ /^baseline/) { r = sum[k] / cnt[k]; b = sum["baseline/" d[k]] / cnt["baseline/" d[k]]; \
-			printf "ratio %-28s %.2f x baseline (%.2f / %.2f Gbit/s, mean of %d)\n", k, r / b, r, b, cnt[k] } }'
+	bash scripts/bench.sh $(BENCHCOUNT)
 
 # soak: the long variants of the reliability tests (RNDIS_NETD_SOAK=1):
 # 100,000 faults from a hostile device, 1,000-cycle link-down storms of each

@@ -3,7 +3,6 @@ package sim
 import (
 	"context"
 	"encoding/binary"
-	"sync"
 
 	"gvisor.dev/gvisor/pkg/buffer"
 	"gvisor.dev/gvisor/pkg/tcpip/stack"
@@ -12,89 +11,52 @@ import (
 	"github.com/rndis-netd/rndis-netd/usb"
 )
 
-// transfersInFlight is how many host transfers the phone's USB controller
-// holds before the host's writes wait, as a real one queues requests.
-const transfersInFlight = 8
-
-// transfer is one bulk transfer, stamped with the phone's reset epoch: a
-// transfer from before a HALT or RESET is discarded, as the spec says of
-// outstanding packets.
-type transfer struct {
-	buf   *[]byte
-	epoch uint64
-}
-
-var transferPool = sync.Pool{New: func() any { b := make([]byte, 0, 32*1024); return &b }}
-
-func getBuffer(n int) *[]byte {
-	b := transferPool.Get().(*[]byte)
-	if cap(*b) < n {
-		*b = make([]byte, 0, n)
-	}
-	*b = (*b)[:n]
-	return b
-}
-
-func putBuffer(b *[]byte) { transferPool.Put(b) }
-
-// downlink is the phone packing its stack's frames into transfers for the
-// host: as many as are queued and fit its limits and the host's.
-func (c *conn) downlink() {
-	p := c.p
-	for {
-		p.mu.Lock()
-		pkt := p.pending
-		p.pending = nil
-		p.mu.Unlock()
-		if pkt == nil {
-			if pkt = p.nic.ReadContext(c.ctx); pkt == nil {
-				return
-			}
-		}
-		b := getBuffer(max(p.cfg.DownlinkMaxSize, rndis.PacketHeaderSize+p.cfg.MTU+14) + 1)
-		n, epoch := c.pack(pkt, *b)
-		if n == 0 {
-			putBuffer(b)
-			continue
-		}
-		*b = (*b)[:n]
-		select {
-		case c.toHost <- transfer{b, epoch}:
-		case <-c.ctx.Done():
-			putBuffer(b)
-			return
-		}
-	}
-}
-
-// ReadBulk returns the next transfer the phone packed.
+// ReadBulk is the host's bulk-IN transfer: the phone packs the frames its
+// stack has queued into buf, as many as are waiting and fit its limits and
+// the host's, waiting for the first. Frames queued before a HALT or RESET
+// were dropped with the phone's queue, as the spec says of outstanding
+// packets.
 func (c *conn) ReadBulk(ctx context.Context, buf []byte) (int, error) {
 	for {
-		select {
-		case t := <-c.toHost:
-			n := copy(buf, *t.buf)
-			putBuffer(t.buf)
-			if !c.current(t.epoch) {
-				continue // packed before a halt or reset
+		if err := c.gone(); err != nil {
+			return 0, err
+		}
+		pkt := c.nextFrame(ctx)
+		if pkt == nil {
+			if err := ctx.Err(); err != nil {
+				return 0, err
 			}
+			continue // unplugged: gone says so
+		}
+		if n := c.pack(pkt, buf); n > 0 {
 			return n, nil
-		case <-c.ctx.Done():
-			return 0, c.gone()
-		case <-ctx.Done():
-			return 0, ctx.Err()
 		}
 	}
 }
 
-func (c *conn) current(epoch uint64) bool {
-	c.p.mu.Lock()
-	defer c.p.mu.Unlock()
-	return c.p.epoch == epoch
+// nextFrame returns the first frame of the next transfer, waiting for one
+// until ctx ends or the phone is unplugged (nil then).
+func (c *conn) nextFrame(ctx context.Context) *stack.PacketBuffer {
+	p := c.p
+	p.mu.Lock()
+	pkt := p.pending
+	p.pending = nil
+	p.mu.Unlock()
+	if pkt != nil {
+		return pkt
+	}
+	if pkt := p.nic.Read(); pkt != nil {
+		return pkt
+	}
+	wait, cancel := context.WithCancel(ctx)
+	defer cancel()
+	defer context.AfterFunc(c.ctx, cancel)()
+	return p.nic.ReadContext(wait)
 }
 
-// pack builds one transfer starting with first; it returns 0 when every
-// frame was dropped.
-func (c *conn) pack(first *stack.PacketBuffer, buf []byte) (int, uint64) {
+// pack builds one transfer into buf starting with first; it returns 0 when
+// every frame was dropped.
+func (c *conn) pack(first *stack.PacketBuffer, buf []byte) int {
 	p := c.p
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -132,7 +94,7 @@ func (c *conn) pack(first *stack.PacketBuffer, buf []byte) (int, uint64) {
 	}
 	n := len(w.Bytes())
 	if n == 0 {
-		return 0, p.epoch
+		return 0
 	}
 	p.stats.TransfersToHost++
 	p.stats.MaxPacketsToHost = max(p.stats.MaxPacketsToHost, w.Count())
@@ -144,52 +106,20 @@ func (c *conn) pack(first *stack.PacketBuffer, buf []byte) (int, uint64) {
 		buf[n] = 0 // the device side of the short-packet rule
 		n++
 	}
-	return n, p.epoch
+	return n
 }
 
-// WriteBulk queues one transfer from the host for the phone; it blocks
-// while the phone has transfersInFlight waiting.
+// WriteBulk is the host's bulk-OUT transfer: the phone checks it against
+// its limits and hands each frame to its stack.
 func (c *conn) WriteBulk(ctx context.Context, data []byte) error {
 	if err := c.gone(); err != nil {
 		return err
 	}
-	b := getBuffer(len(data))
-	copy(*b, data)
-	c.p.mu.Lock()
-	epoch := c.p.epoch
-	c.p.mu.Unlock()
-	select {
-	case c.fromHost <- transfer{b, epoch}:
-		return nil
-	case <-c.ctx.Done():
-		putBuffer(b)
-		return c.gone()
-	case <-ctx.Done():
-		putBuffer(b)
-		return ctx.Err()
-	}
-}
-
-// uplink is the phone taking the host's transfers: it checks them against
-// its limits and delivers each frame to its stack.
-func (c *conn) uplink() {
-	for {
-		select {
-		case t := <-c.fromHost:
-			c.receive(*t.buf, t.epoch)
-			putBuffer(t.buf)
-		case <-c.ctx.Done():
-			return
-		}
-	}
-}
-
-func (c *conn) receive(data []byte, epoch uint64) {
 	p := c.p
 	c.frames = c.frames[:0]
 	violation := c.parseFromHost(data)
 	p.mu.Lock()
-	ready := p.dataReadyLocked() && p.epoch == epoch
+	ready := p.dataReadyLocked()
 	p.stats.TransfersFromHost++
 	p.stats.MaxPacketsFromHost = max(p.stats.MaxPacketsFromHost, len(c.frames))
 	switch {
@@ -202,13 +132,14 @@ func (c *conn) receive(data []byte, epoch uint64) {
 	}
 	p.mu.Unlock()
 	if violation || !ready {
-		return
+		return nil
 	}
 	for _, frame := range c.frames {
 		pkt := stack.NewPacketBuffer(stack.PacketBufferOptions{Payload: buffer.MakeWithData(frame)}) // copies
 		p.nic.InjectInbound(0, pkt)
 		pkt.DecRef()
 	}
+	return nil
 }
 
 // parseFromHost collects the frames of a host transfer in c.frames and

@@ -63,8 +63,6 @@ type Phone struct {
 	notify      chan struct{}
 	nextRID     uint32
 	pending     *stack.PacketBuffer // a frame that did not fit the last transfer
-	epoch       uint64              // counts resets: transfers packed before one are discarded
-	connWG      sync.WaitGroup      // the bulk goroutines of every plug
 	faults      faults
 	stats       Stats
 	services    *services
@@ -110,7 +108,6 @@ func (p *Phone) Close() {
 	close(p.done)
 	<-p.raDone
 	p.Unplug()
-	p.connWG.Wait()
 	p.services.close()
 	p.nic.Close()
 	p.stack.Close()
@@ -204,7 +201,6 @@ func (p *Phone) release(c *conn) {
 // resetLocked returns the RNDIS function to its uninitialized state.
 func (p *Phone) resetLocked() {
 	p.initialized = false
-	p.epoch++
 	p.filter = 0
 	p.responses = nil
 	p.media = true

@@ -271,8 +271,8 @@ func TestQualcommPhoneAggregatesToTheHost(t *testing.T) {
 	}
 }
 
-// Transfers the phone packed before a HALT never reach the host: the spec
-// discards outstanding packets.
+// Frames the phone queued for the host before a HALT never reach it: the
+// spec discards outstanding packets.
 func TestHaltDiscardsTransfersInFlight(t *testing.T) {
 	cfg := LinuxGadget()
 	p, tr := newPhone(t, cfg)
@@ -283,7 +283,7 @@ func TestHaltDiscardsTransfersInFlight(t *testing.T) {
 	for range 5 {
 		tr.WriteBulk(ctx, rndis.Marshal(rndis.Packet{Data: arpRequest(cfg)}))
 	}
-	waitFor(t, func() bool { return p.Stats().FramesToHost >= 2 }) // replies packed, waiting for the host
+	waitFor(t, func() bool { return p.nic.NumQueued() >= 2 }) // replies queued, waiting for the host
 	p.Halt()
 	if _, ok := response(t, tr).(rndis.Halt); !ok {
 		t.Fatal("no HALT")

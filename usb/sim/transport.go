@@ -10,28 +10,17 @@ import (
 )
 
 // conn is one plug of the phone: the host's usb.Transport. It dies with an
-// unplug.
+// unplug. Bulk transfers are served on the host's calls (see bulk.go).
 type conn struct {
 	p      *Phone
 	ctx    context.Context // done when unplugged or closed
 	cancel context.CancelFunc
-
-	// Transfers in flight each way, handled by the phone's own goroutines
-	// (its CPU): see bulk.go. Toward the host the phone keeps one transfer
-	// ready; frames that arrive meanwhile aggregate into the next.
-	toHost   chan transfer
-	fromHost chan transfer
-	frames   [][]byte // of the host transfer being delivered, on the uplink goroutine
+	frames [][]byte // of the host transfer being delivered, on the bulk-OUT caller
 }
 
 func newConn(p *Phone) *conn {
 	ctx, cancel := context.WithCancel(context.Background())
-	c := &conn{p: p, ctx: ctx, cancel: cancel,
-		toHost: make(chan transfer, 1), fromHost: make(chan transfer, transfersInFlight)}
-	p.connWG.Add(2)
-	go func() { defer p.connWG.Done(); c.downlink() }()
-	go func() { defer p.connWG.Done(); c.uplink() }()
-	return c
+	return &conn{p: p, ctx: ctx, cancel: cancel}
 }
 
 func (c *conn) gone() error {
