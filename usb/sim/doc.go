@@ -9,5 +9,6 @@
 //
 // Fault knobs let tests make it misbehave the way devices do: status
 // indications, a device-sent HALT, KEEPALIVEs, silence, corrupted or
-// truncated messages, dropped packets, and unplugging.
+// truncated messages, dropped packets, and unplugging. Hostile wraps any
+// device to make it misbehave the way an attacker's would, on every pipe.
 package sim

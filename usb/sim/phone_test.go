@@ -15,7 +15,7 @@ import (
 	"github.com/rndis-netd/rndis-netd/usb"
 )
 
-// waitFor polls cond: the phone handles bulk transfers on its own goroutines.
+// waitFor polls cond until it holds: the phone answers on its own time.
 func waitFor(t *testing.T, cond func() bool) {
 	t.Helper()
 	for deadline := time.Now().Add(5 * time.Second); !cond(); time.Sleep(time.Millisecond) {
