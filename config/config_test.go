@@ -87,7 +87,7 @@ func TestPrecedence(t *testing.T) {
 	}
 }
 
-// BrokenConfigs returns the corpus of broken configuration files in
+// brokenConfigs returns the corpus of broken configuration files in
 // testdata/broken, each with the key its error must name (the file's first
 // line, "# key: KEY"), and two that cannot be read at all.
 func brokenConfigs(t *testing.T) map[string]string {

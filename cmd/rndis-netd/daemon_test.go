@@ -299,6 +299,9 @@ forwards:
 		if v := d.metric(t, fmt.Sprintf(`rndis_netd_proxy_connections_total{kind="socks5",listen=%q}`, socks)); v != "1" {
 			t.Errorf("socks5 connections %q", v)
 		}
+		if v := d.metric(t, `rndis_netd_device_faults_total{cause="malformed transfer"}`); v != "0" {
+			t.Errorf("malformed transfers from a well-behaved phone: %q", v)
+		}
 		for _, name := range []string{"rndis_netd_bytes_total", "rndis_netd_packets_per_transfer_bucket", "rndis_netd_tcp_stat"} {
 			if !strings.Contains(d.get(t, "/metrics"), name) {
 				t.Errorf("no %s", name)

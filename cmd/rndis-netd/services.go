@@ -40,11 +40,10 @@ func specs(cfg *config.Config) []spec {
 	var out []spec
 	if c := cfg.SOCKS5; c.Listen != "" {
 		out = append(out, spec{kind: "socks5", proto: "tcp", listen: c.Listen, username: c.Username, password: c.Password,
-			limits: service.Limits{MaxConnections: c.MaxConnections, HandshakeTimeout: c.HandshakeTimeout}})
+			limits: limits(c.Limits)})
 	}
 	if c := cfg.HTTPProxy; c.Listen != "" {
-		out = append(out, spec{kind: "http_proxy", proto: "tcp", listen: c.Listen,
-			limits: service.Limits{MaxConnections: c.MaxConnections, HandshakeTimeout: c.HandshakeTimeout}})
+		out = append(out, spec{kind: "http_proxy", proto: "tcp", listen: c.Listen, limits: limits(c.Limits)})
 	}
 	for _, f := range cfg.Forwards {
 		out = append(out, spec{kind: "forward", proto: f.Proto, listen: f.Listen, connect: f.Connect,
@@ -55,6 +54,10 @@ func specs(cfg *config.Config) []spec {
 			limits: service.Limits{MaxConnections: f.MaxConnections}})
 	}
 	return out
+}
+
+func limits(l config.Limits) service.Limits {
+	return service.Limits{MaxConnections: l.MaxConnections, HandshakeTimeout: l.HandshakeTimeout}
 }
 
 // running is a started service.
