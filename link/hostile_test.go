@@ -137,15 +137,18 @@ func TestHostileDevice(t *testing.T) {
 		hostile.Total(), elapsed.Round(time.Millisecond), streamed, goroutinesBefore, peakN, heapBefore, heapAfter)
 	t.Logf("injected: %v", inj)
 
-	// Damaged genuine replies, from a re-initialization on.
+	// Damaged genuine replies: the phone halts whenever the link is up, so
+	// that the host initializes it again and again.
 	hostile.Inject(sim.DestructiveFaults...)
-	tb.phone.Halt()
 	deadline := time.Now().Add(60 * time.Second)
 	for s = tb.link.Stats(); s.InitFailures == 0 || s.LimitsClamped == 0 || s.ControlTimeouts == 0; s = tb.link.Stats() {
 		if time.Now().After(deadline) {
 			t.Fatalf("damaged replies not all seen within 60 s: %+v", s.Faults())
 		}
-		time.Sleep(10 * time.Millisecond)
+		if tb.link.Up() {
+			tb.phone.Halt()
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 	hostile.Inject()
 	for !tb.link.Up() {

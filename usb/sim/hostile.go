@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"math/rand/v2"
+	"slices"
 	"sync"
 	"time"
 
@@ -42,7 +43,7 @@ const (
 // Faults that replace the genuine replies: the host must take the link
 // down and bring it back once the device behaves.
 const (
-	AbsurdLimits  Fault = "absurd limits"  // INITIALIZE_CMPLT with MaxTransferSize 0 or 4 GiB, alignment 2^31, 0 packets
+	AbsurdLimits  Fault = "absurd limits"  // every INITIALIZE_CMPLT: MaxTransferSize 0, 4 GiB, alignment 2^31, 0 packets in turn
 	ErrorStatus   Fault = "error status"   // a genuine completion with an error status instead
 	DropResponses Fault = "drop responses" // genuine responses lost
 )
@@ -68,6 +69,7 @@ type Hostile struct {
 	bulk     []Fault
 	replace  []Fault
 	injected map[Fault]uint64
+	absurd   int // the next of the absurd-limits variants
 }
 
 // How often a Hostile device misbehaves while faults are enabled.
@@ -281,15 +283,16 @@ func (h *Hostile) damage(buf []byte, n int) int {
 	if err != nil {
 		return n
 	}
-	if c, ok := m.(rndis.InitializeComplete); ok && h.draw(h.replace, 1) == AbsurdLimits {
-		switch h.rng.IntN(4) {
-		case 0:
-			c.MaxTransferSize = 0
+	if c, ok := m.(rndis.InitializeComplete); ok && slices.Contains(h.replace, AbsurdLimits) {
+		h.absurd++ // each INITIALIZE_CMPLT gets the next variant
+		switch h.absurd % 4 {
 		case 1:
-			c.MaxTransferSize = 0xffffffff
+			c.MaxTransferSize = 0
 		case 2:
-			c.PacketAlignmentFactor = 31
+			c.MaxTransferSize = 0xffffffff
 		case 3:
+			c.PacketAlignmentFactor = 31
+		case 0:
 			c.MaxPacketsPerTransfer = 0
 		}
 		h.count(AbsurdLimits)
