@@ -27,14 +27,16 @@ type TCPForward struct {
 
 // NewTCPForward returns a forward from ln to connect.
 func NewTCPForward(ln net.Listener, dial Dialer, connect string, lim Limits, log *slog.Logger) *TCPForward {
-	return &TCPForward{ln: lim.withDefaults().listener(ln), dial: dial, connect: connect, log: log}
+	f := &TCPForward{dial: dial, connect: connect, log: log}
+	f.ln = lim.withDefaults().listener(ln, &f.stats)
+	return f
 }
 
 // dialTimeout bounds how long a forward waits for its destination.
 const dialTimeout = 30 * time.Second
 
 func (f *TCPForward) Serve() error {
-	return acceptLoop(f.ln, &f.conns, &f.stats, func(c net.Conn) {
+	return acceptLoop(f.ln, &f.conns, func(c net.Conn) {
 		ctx, cancel := context.WithTimeout(context.Background(), dialTimeout)
 		far, err := f.dial(ctx, "tcp", f.connect)
 		cancel()
@@ -52,9 +54,9 @@ func (f *TCPForward) Serve() error {
 }
 
 // acceptLoop accepts connections until ln is closed and serves each with
-// handle on a goroutine of its own, tracked in cs and counted in st; the
-// connection is closed when handle returns.
-func acceptLoop(ln net.Listener, cs *conns, st *Stats, handle func(net.Conn)) error {
+// handle on a goroutine of its own, tracked in cs; the connection is closed
+// when handle returns.
+func acceptLoop(ln net.Listener, cs *conns, handle func(net.Conn)) error {
 	for {
 		c, err := ln.Accept()
 		if err != nil {
@@ -66,12 +68,9 @@ func acceptLoop(ln net.Listener, cs *conns, st *Stats, handle func(net.Conn)) er
 		if !cs.add(c) {
 			continue
 		}
-		st.Total.Add(1)
-		st.Active.Add(1)
 		cs.wg.Add(1)
 		go func() {
 			defer cs.wg.Done()
-			defer st.Active.Add(-1)
 			defer cs.remove(c)
 			defer c.Close()
 			handle(c)

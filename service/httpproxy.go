@@ -30,7 +30,8 @@ const maxHeaderBytes = 64 << 10
 // requests (its dialing must go over the tether).
 func NewHTTPProxy(ln net.Listener, t Tether, transport http.RoundTripper, lim Limits, log *slog.Logger) *HTTPProxy {
 	lim = lim.withDefaults()
-	p := &HTTPProxy{ln: lim.listener(ln), t: t, log: log}
+	p := &HTTPProxy{t: t, log: log}
+	p.ln = lim.listener(ln, &p.stats)
 	p.forward = &httputil.ReverseProxy{
 		Rewrite:   func(r *httputil.ProxyRequest) { r.Out.URL = r.In.URL; r.Out.Host = r.In.Host },
 		Transport: transport,
@@ -45,15 +46,6 @@ func NewHTTPProxy(ln net.Listener, t Tether, transport http.RoundTripper, lim Li
 		ReadHeaderTimeout: lim.HandshakeTimeout,
 		MaxHeaderBytes:    maxHeaderBytes,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
-		ConnState: func(c net.Conn, s http.ConnState) {
-			switch s {
-			case http.StateNew:
-				p.stats.Total.Add(1)
-				p.stats.Active.Add(1)
-			case http.StateClosed, http.StateHijacked:
-				p.stats.Active.Add(-1)
-			}
-		},
 	}
 	return p
 }

@@ -12,8 +12,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-
-	"golang.org/x/net/netutil"
 )
 
 // Tether is the network on the phone's side, as package stack provides it.
@@ -61,9 +59,9 @@ func (l Limits) withDefaults() Limits {
 	return l
 }
 
-// listener bounds the connections ln serves at once.
-func (l Limits) listener(ln net.Listener) net.Listener {
-	return netutil.LimitListener(ln, l.MaxConnections)
+// listener bounds the connections ln serves at once and counts them in st.
+func (l Limits) listener(ln net.Listener, st *Stats) net.Listener {
+	return newLimitedListener(ln, l.MaxConnections, st)
 }
 
 // Stats counts a service's connections (for UDP, its flows).

@@ -222,3 +222,52 @@ func TestUDPForward(t *testing.T) {
 		t.Errorf("%d flows, want 2", got)
 	}
 }
+
+// A server that half-closes first still gets everything the client sends
+// afterwards: the relays pass a half-close on rather than closing.
+func TestHalfCloseIsRelayed(t *testing.T) {
+	target := listen(t)
+	t.Cleanup(func() { target.Close() })
+	received := make(chan int64, 2)
+	go func() {
+		for {
+			c, err := target.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				io.WriteString(c, "hello")
+				c.(*net.TCPConn).CloseWrite()
+				n, _ := io.Copy(io.Discard, c)
+				received <- n
+			}()
+		}
+	}()
+	socks, fwd := listen(t), listen(t)
+	serve(t, NewSOCKS5(socks, loopTether{}, "", "", Limits{}, quiet))
+	serve(t, NewTCPForward(fwd, loopTether{}.DialContext, target.Addr().String(), Limits{}, quiet))
+	viaSOCKS5, _ := proxy.SOCKS5("tcp", socks.Addr().String(), nil, proxy.Direct)
+	for name, dial := range map[string]func() (net.Conn, error){
+		"socks5":  func() (net.Conn, error) { return viaSOCKS5.Dial("tcp", target.Addr().String()) },
+		"forward": func() (net.Conn, error) { return net.Dial("tcp", fwd.Addr().String()) },
+	} {
+		c, err := dial()
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.SetDeadline(time.Now().Add(5 * time.Second))
+		if got, err := io.ReadAll(c); err != nil || string(got) != "hello" {
+			t.Fatalf("%s: read %q, %v", name, got, err)
+		}
+		const upload = 100 << 10
+		if _, err := c.Write(make([]byte, upload)); err != nil {
+			t.Fatalf("%s: writing after the server's half-close: %v", name, err)
+		}
+		c.(*net.TCPConn).CloseWrite()
+		if n := <-received; n != upload {
+			t.Errorf("%s: the server received %d of %d bytes sent after its half-close", name, n, upload)
+		}
+		c.Close()
+	}
+}

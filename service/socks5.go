@@ -34,7 +34,8 @@ type SOCKS5 struct {
 // authentication.
 func NewSOCKS5(ln net.Listener, t Tether, username, password string, lim Limits, log *slog.Logger) *SOCKS5 {
 	lim = lim.withDefaults()
-	s := &SOCKS5{ln: lim.listener(ln), t: t, lim: lim, log: log}
+	s := &SOCKS5{t: t, lim: lim, log: log}
+	s.ln = lim.listener(ln, &s.stats)
 	opts := []socks5.Option{
 		// UDP ASSOCIATE dials through the tether too.
 		socks5.WithDial(func(ctx context.Context, network, addr string) (net.Conn, error) {
@@ -62,7 +63,7 @@ func NewSOCKS5(ln net.Listener, t Tether, username, password string, lim Limits,
 }
 
 func (s *SOCKS5) Serve() error {
-	return acceptLoop(s.ln, &s.conns, &s.stats, func(c net.Conn) {
+	return acceptLoop(s.ln, &s.conns, func(c net.Conn) {
 		c.SetDeadline(time.Now().Add(s.lim.HandshakeTimeout)) // a client that stalls is dropped
 		if err := s.srv.ServeConn(c); err != nil {
 			logErr(s.log, "socks5", err, "client", c.RemoteAddr())
