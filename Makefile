@@ -40,12 +40,13 @@ bench:
 # 100,000 faults from a hostile device, 1,000-cycle link-down storms of each
 # cause, 1,000 SOCKS5 clients × 1 MiB, a scan of every TCP port from the
 # tether. One package at a time, so that neither starves the other's timers.
-# It prints the figures the tests log.
+# It prints the figures the tests log (everything, when a test fails).
 soak:
 	@RNDIS_NETD_SOAK=1 $(GO) test -p 1 -count=1 -timeout 40m -v \
 		-run '^(TestHostileDevice|TestLinkDownStorms|TestDaemonUnderLoad|TestTetherSideSeesOnlyExposes)$$' \
 		./link ./cmd/rndis-netd > soak.log 2>&1; status=$$?; \
-		grep -E '^(---|ok|FAIL|PASS)|_test.go:[0-9]+:' soak.log; rm -f soak.log; exit $$status
+		if [ $$status -eq 0 ]; then grep -E '^(---|ok|FAIL|PASS)|_test.go:[0-9]+:' soak.log; else cat soak.log; fi; \
+		rm -f soak.log; exit $$status
 
 # mem: the daemon's resident memory idle and with 1,000 proxied connections.
 mem:

@@ -3,6 +3,7 @@ package link
 import (
 	"context"
 	"crypto/sha256"
+	"fmt"
 	"io"
 	"net"
 	"sync"
@@ -173,4 +174,14 @@ func echoStream(t testing.TB, c net.Conn, size int, during func()) (sent, got [3
 	copy(got[:], h.Sum(nil))
 	wg.Wait()
 	return sent, got
+}
+
+// state describes the testbed for a failure message: the link's and the
+// phone's counters, the host's neighbours and its TCP counters.
+func (tb *testbed) state() string {
+	neigh, _ := tb.host.Neighbors(hostNIC, ipv4.ProtocolNumber)
+	tcp := tb.host.Stats().TCP
+	return fmt.Sprintf("link up %v, last event %v\nlink %+v\nphone %+v\nhost neighbours %+v\nhost TCP: retransmits %d, timeouts %d, segments sent %d, received %d",
+		tb.link.Up(), tb.link.LastEvent(), tb.link.Stats(), tb.phone.Stats(), neigh,
+		tcp.Retransmits.Value(), tcp.Timeouts.Value(), tcp.SegmentsSent.Value(), tcp.ValidSegmentsReceived.Value())
 }

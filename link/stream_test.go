@@ -70,15 +70,20 @@ type counter struct{ n *atomic.Int64 }
 
 func (c counter) Write(p []byte) (int, error) { c.n.Add(int64(len(p))); return len(p), nil }
 
-// waitProgress waits until another n bytes have come back.
-func (r *echoRun) waitProgress(t testing.TB, n int64, within time.Duration) {
+// waitProgress waits until another n bytes have come back; state, if not
+// nil, describes what a failure should show besides the goroutines.
+func (r *echoRun) waitProgress(t testing.TB, n int64, within time.Duration, state ...func() string) {
 	t.Helper()
 	target := r.nGot.Load() + n
 	for deadline := time.Now().Add(within); r.nGot.Load() < target; time.Sleep(time.Millisecond) {
 		if time.Now().After(deadline) {
+			var more string
+			for _, s := range state {
+				more += s() + "\n"
+			}
 			buf := make([]byte, 1<<20)
-			t.Fatalf("the stream moved %d of %d bytes in %v; goroutines:\n%s", n-(target-r.nGot.Load()), n, within,
-				buf[:runtime.Stack(buf, true)])
+			t.Fatalf("the stream moved %d of %d bytes in %v\n%sgoroutines:\n%s", n-(target-r.nGot.Load()), n, within,
+				more, buf[:runtime.Stack(buf, true)])
 		}
 	}
 }
