@@ -3,7 +3,6 @@ package link
 import (
 	"bytes"
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"time"
@@ -104,7 +103,7 @@ func (s *session) readControl() {
 		if s.ctx.Err() != nil {
 			return
 		}
-		if err == nil && !isResponseAvailable(note) {
+		if err == nil && !rndis.IsResponseAvailable(note) {
 			s.l.stats.notifyMalformed.Add(1) // the control pipe is read all the same
 		}
 		if err != nil && !errors.Is(err, context.DeadlineExceeded) {
@@ -218,19 +217,6 @@ func (s *session) keepAlive() {
 			s.raiseIn(epoch, CauseKeepAliveTimeout, err) // the link goes down; keepalives resume once it is up
 		}
 	}
-}
-
-// isResponseAvailable reports whether an interrupt notification is
-// RESPONSE_AVAILABLE: the RNDIS form {1, 0}, or the CDC form (bmRequestType
-// 0xA1, bNotificationCode 0x01) that some devices send instead.
-func isResponseAvailable(b []byte) bool {
-	switch {
-	case len(b) == 8 && binary.LittleEndian.Uint32(b) == rndis.ResponseAvailable:
-		return true
-	case len(b) >= 8 && b[0] == 0xA1 && b[1] == 0x01:
-		return true
-	}
-	return false
 }
 
 func (s *session) heard() { s.lastHeard.Store(time.Now().UnixNano()) }

@@ -129,7 +129,7 @@ func (d *scriptDevice) WaitNotification(ctx context.Context) ([]byte, error) {
 	control := len(d.recs) > 0 && d.recs[0].kind == recControl
 	d.mu.Unlock()
 	if control {
-		return []byte{1, 0, 0, 0, 0, 0, 0, 0}, nil
+		return rndis.ResponseAvailableNotification(), nil
 	}
 	r, _, err := d.next(ctx, recNotify, true)
 	return r.data, err
@@ -180,7 +180,7 @@ func genuineScript() []byte {
 	arp := make([]byte, 42)
 	copy(arp, []byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x02, 0x50, 0x48, 0x4f, 0x4e, 0x45, 0x08, 0x06})
 	s = appendRecord(s, recBulk, append(rndis.Marshal(rndis.Packet{Data: arp}), rndis.Marshal(rndis.Packet{Data: arp})...))
-	s = appendRecord(s, recNotify, []byte{1, 0, 0, 0, 0, 0, 0, 0})
+	s = appendRecord(s, recNotify, rndis.ResponseAvailableNotification())
 	s = appendRecord(s, recControl, rndis.Marshal(rndis.IndicateStatus{Status: rndis.StatusMediaDisconnect}))
 	s = appendRecord(s, recControl, rndis.Marshal(rndis.IndicateStatus{Status: rndis.StatusMediaConnect}))
 	s = appendRecord(s, recControl, rndis.Marshal(rndis.KeepAlive{RequestID: 7}))

@@ -169,15 +169,13 @@ func (t *hostileTransport) WaitNotification(ctx context.Context) ([]byte, error)
 		h.count(NotifyGarbage)
 		return h.garbageNotification(), nil
 	}
-	return binary.LittleEndian.AppendUint32(binary.LittleEndian.AppendUint32(nil, rndis.ResponseAvailable), 0), nil
+	return rndis.ResponseAvailableNotification(), nil
 }
 
 // garbageNotification is up to 16 random bytes that are not RESPONSE_AVAILABLE.
 func (h *Hostile) garbageNotification() []byte {
 	for {
-		b := h.randomBytes(h.rng.IntN(17))
-		ok := len(b) == 8 && binary.LittleEndian.Uint32(b) == rndis.ResponseAvailable || len(b) >= 8 && b[0] == 0xA1 && b[1] == 0x01
-		if !ok {
+		if b := h.randomBytes(h.rng.IntN(17)); !rndis.IsResponseAvailable(b) {
 			return b
 		}
 	}

@@ -2,7 +2,6 @@ package sim
 
 import (
 	"context"
-	"encoding/binary"
 	"fmt"
 
 	"github.com/rndis-netd/rndis-netd/rndis"
@@ -66,7 +65,7 @@ func (c *conn) GetResponse(ctx context.Context, buf []byte) (int, error) {
 func (c *conn) WaitNotification(ctx context.Context) ([]byte, error) {
 	select {
 	case <-c.p.notify:
-		return binary.LittleEndian.AppendUint32(binary.LittleEndian.AppendUint32(nil, rndis.ResponseAvailable), 0), nil
+		return rndis.ResponseAvailableNotification(), nil
 	case <-c.ctx.Done():
 		return nil, c.gone()
 	case <-ctx.Done():
