@@ -6,11 +6,11 @@ import (
 	"sync/atomic"
 	"time"
 
-	"gvisor.dev/gvisor/pkg/buffer"
 	"gvisor.dev/gvisor/pkg/tcpip"
 	"gvisor.dev/gvisor/pkg/tcpip/header"
 	"gvisor.dev/gvisor/pkg/tcpip/stack"
 
+	"github.com/rndis-netd/rndis-netd/internal/framebuf"
 	"github.com/rndis-netd/rndis-netd/rndis"
 	"github.com/rndis-netd/rndis-netd/usb"
 )
@@ -185,10 +185,7 @@ func (e *endpoint) add(w *rndis.PacketWriter, pkt *stack.PacketBuffer) bool {
 	if !ok {
 		return false
 	}
-	off := 0
-	for _, b := range pkt.AsSlices() {
-		off += copy(dst[off:], b)
-	}
+	framebuf.CopyTo(dst, pkt)
 	pkt.DecRef()
 	if c := e.l.opts.Capture; c != nil {
 		c.WriteFrame(time.Now(), dst)
@@ -218,12 +215,14 @@ func (e *endpoint) flush(s *session, w *rndis.PacketWriter) {
 }
 
 // receive reads bulk-IN transfers into one reused buffer and hands each
-// frame to the netstack in a view of its own. Sharing the transfer's view
-// between frames would be no cheaper: gVisor copies a shared chunk whole
-// (copy-on-write) the first time a header is parsed, and a fresh 16 KiB
-// chunk per transfer is zeroed before use.
+// frame to the netstack in views of its own (framebuf.Copier: headers apart,
+// large payloads packed into shared slabs). Handing out views of the
+// transfer itself would be no cheaper: gVisor copies a shared chunk whole
+// the first time a header in it is parsed.
 func (e *endpoint) receive(s *session) {
 	buf := make([]byte, rxBufferSize)
+	var copier framebuf.Copier
+	defer copier.Release()
 	errs := 0
 	for {
 		n, err := s.t.ReadBulk(s.ctx, buf)
@@ -245,11 +244,11 @@ func (e *endpoint) receive(s *session) {
 			e.l.stats.rxEmpty.Add(1)
 			continue
 		}
-		e.deliver(buf[:n])
+		e.deliver(buf[:n], &copier)
 	}
 }
 
-func (e *endpoint) deliver(transfer []byte) {
+func (e *endpoint) deliver(transfer []byte, copier *framebuf.Copier) {
 	e.l.stats.rxTransfers.Add(1)
 	d := e.dispatcher.Load()
 	r := rndis.NewPacketReader(transfer)
@@ -273,7 +272,7 @@ func (e *endpoint) deliver(transfer []byte) {
 		if c := e.l.opts.Capture; c != nil {
 			c.WriteFrame(time.Now(), frame)
 		}
-		pkt := stack.NewPacketBuffer(stack.PacketBufferOptions{Payload: buffer.MakeWithData(frame)})
+		pkt := stack.NewPacketBuffer(stack.PacketBufferOptions{Payload: copier.Make(frame)})
 		(*d).DeliverNetworkPacket(0, pkt)
 		pkt.DecRef()
 		e.l.stats.rxFrames.Add(1)

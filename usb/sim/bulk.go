@@ -4,9 +4,9 @@ import (
 	"context"
 	"encoding/binary"
 
-	"gvisor.dev/gvisor/pkg/buffer"
 	"gvisor.dev/gvisor/pkg/tcpip/stack"
 
+	"github.com/rndis-netd/rndis-netd/internal/framebuf"
 	"github.com/rndis-netd/rndis-netd/rndis"
 	"github.com/rndis-netd/rndis-netd/usb"
 )
@@ -85,10 +85,7 @@ func (c *conn) pack(first *stack.PacketBuffer, buf []byte) int {
 			p.pending = pkt // first of the next transfer
 			break
 		}
-		off := 0
-		for _, s := range pkt.AsSlices() {
-			off += copy(dst[off:], s)
-		}
+		framebuf.CopyTo(dst, pkt)
 		pkt.DecRef()
 		p.stats.FramesToHost++
 	}
@@ -134,8 +131,10 @@ func (c *conn) WriteBulk(ctx context.Context, data []byte) error {
 	if violation || !ready {
 		return nil
 	}
+	c.rxMu.Lock()
+	defer c.rxMu.Unlock()
 	for _, frame := range c.frames {
-		pkt := stack.NewPacketBuffer(stack.PacketBufferOptions{Payload: buffer.MakeWithData(frame)}) // copies
+		pkt := stack.NewPacketBuffer(stack.PacketBufferOptions{Payload: c.rx.Make(frame)})
 		p.nic.InjectInbound(0, pkt)
 		pkt.DecRef()
 	}

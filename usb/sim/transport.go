@@ -3,7 +3,9 @@ package sim
 import (
 	"context"
 	"fmt"
+	"sync"
 
+	"github.com/rndis-netd/rndis-netd/internal/framebuf"
 	"github.com/rndis-netd/rndis-netd/rndis"
 	"github.com/rndis-netd/rndis-netd/usb"
 )
@@ -15,6 +17,9 @@ type conn struct {
 	ctx    context.Context // done when unplugged or closed
 	cancel context.CancelFunc
 	frames [][]byte // of the host transfer being delivered, on the bulk-OUT caller
+
+	rxMu sync.Mutex // a bulk-OUT transfer being delivered, or Close
+	rx   framebuf.Copier
 }
 
 func newConn(p *Phone) *conn {
@@ -76,5 +81,8 @@ func (c *conn) WaitNotification(ctx context.Context) ([]byte, error) {
 func (c *conn) Close() error {
 	c.cancel()
 	c.p.release(c)
+	c.rxMu.Lock()
+	c.rx.Release()
+	c.rxMu.Unlock()
 	return nil
 }
