@@ -28,6 +28,7 @@ fuzz:
 	$(GO) test ./rndis -run '^$$' -fuzz '^FuzzPacketReader$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./rndis -run '^$$' -fuzz '^FuzzPacketWriter$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./usb -run '^$$' -fuzz '^FuzzParseConfiguration$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./internal/framebuf -run '^$$' -fuzz '^FuzzReceiver$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 5s
 
 # bench: the link's throughput through RNDIS (both phone presets) and the
 # baseline without it, BENCHCOUNT alternating rounds, as ratios of medians

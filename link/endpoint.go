@@ -214,17 +214,15 @@ func (e *endpoint) flush(s *session, w *rndis.PacketWriter) {
 	e.l.stats.txBytes.Add(uint64(len(w.Bytes()) - w.Count()*rndis.PacketHeaderSize))
 }
 
-// receive reads bulk-IN transfers into one reused buffer and hands each
-// frame to the netstack in views of its own (framebuf.Copier: headers apart,
-// large payloads packed into shared slabs). Handing out views of the
-// transfer itself would be no cheaper: gVisor copies a shared chunk whole
-// the first time a header in it is parsed.
+// receive reads bulk-IN transfers into the free space of a slab and hands
+// each frame to the netstack in views of its own: its headers copied, a
+// large payload referenced where the transfer put it (framebuf.Receiver).
 func (e *endpoint) receive(s *session) {
-	buf := make([]byte, rxBufferSize)
-	var copier framebuf.Copier
-	defer copier.Release()
+	var rx framebuf.Receiver
+	defer rx.Release()
 	errs := 0
 	for {
+		buf := rx.Space(rxBufferSize)[:rxBufferSize]
 		n, err := s.t.ReadBulk(s.ctx, buf)
 		if err != nil {
 			if s.ctx.Err() != nil {
@@ -244,11 +242,11 @@ func (e *endpoint) receive(s *session) {
 			e.l.stats.rxEmpty.Add(1)
 			continue
 		}
-		e.deliver(buf[:n], &copier)
+		e.deliver(buf[:n], &rx)
 	}
 }
 
-func (e *endpoint) deliver(transfer []byte, copier *framebuf.Copier) {
+func (e *endpoint) deliver(transfer []byte, rx *framebuf.Receiver) {
 	e.l.stats.rxTransfers.Add(1)
 	d := e.dispatcher.Load()
 	r := rndis.NewPacketReader(transfer)
@@ -272,7 +270,7 @@ func (e *endpoint) deliver(transfer []byte, copier *framebuf.Copier) {
 		if c := e.l.opts.Capture; c != nil {
 			c.WriteFrame(time.Now(), frame)
 		}
-		pkt := stack.NewPacketBuffer(stack.PacketBufferOptions{Payload: copier.Make(frame)})
+		pkt := stack.NewPacketBuffer(stack.PacketBufferOptions{Payload: rx.MakeInPlace(frame, r.Offset())})
 		(*d).DeliverNetworkPacket(0, pkt)
 		pkt.DecRef()
 		e.l.stats.rxFrames.Add(1)

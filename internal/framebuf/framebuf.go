@@ -12,63 +12,111 @@ import (
 const (
 	// smallFrame bytes or fewer are cheaper to copy whole than in two views.
 	smallFrame = 256
-	// slabSize is the chunk that the payloads of successive frames share.
-	slabSize = 16 << 10
+	// slabSize is the chunk that the payloads of successive frames share:
+	// gVisor's largest pooled chunk, room for three 16 KiB transfers.
+	slabSize = buffer.MaxChunkSize
 	// minSharedPayload: smaller payloads get a chunk of their own, so that
 	// one cannot keep a slab of many times its size from being freed.
 	minSharedPayload = 1 << 10
 )
 
-// A Copier copies received frames into packet buffers. The headers
-// (Ethernet, IP and TCP or UDP) go to a view of their own: gVisor's IP
-// endpoints hold a reference to the network header's view while they parse
-// the header again, and parsing a header in a shared view copies the view's
-// whole chunk. Large payloads are packed one after another into a shared
-// slab, as gVisor's own TCP shares the chunks of what it sends: one chunk
-// is allocated, zeroed and freed per slab rather than per frame, and a
-// reader copies them out of contiguous memory.
+// A Receiver turns received frames into packet buffers. The headers
+// (Ethernet, IP and TCP or UDP) are copied to a view of their own: gVisor's
+// IP endpoints hold a reference to the network header's view while they
+// parse the header again, and parsing a header in a shared view copies the
+// view's whole chunk. Large payloads live in shared slabs, as gVisor's own
+// TCP shares the chunks of what it sends: a transfer read into Space keeps
+// them where they are (MakeInPlace), and Make packs copies of them one after
+// another. One chunk is allocated, zeroed and freed per slab rather than per
+// frame, and a reader copies payloads out of contiguous memory.
 //
-// A Copier belongs to one goroutine; its zero value is ready to use.
-type Copier struct {
-	slab *buffer.View // [0, used) is handed out, the rest is free
-	used int
+// The price: a slab is freed with the last frame in it, and gVisor charges a
+// socket only the frame's bytes. A frame left unread keeps its 64 KiB slab
+// alive, so a slow reader among busy connections can hold up to 64 times
+// the bytes it has buffered. Payloads under 1 KiB get chunks of their own so
+// that the factor stays there.
+//
+// A Receiver belongs to one goroutine; its zero value is ready to use.
+type Receiver struct {
+	slab  *buffer.View // [0, used) is handed out, the rest is free
+	used  int
+	space int // where the space Space gave last begins
+}
+
+// Space returns the free bytes of the current slab, at least n of them (a
+// new slab when fewer are left), for a transfer to be read into. Frames of
+// that transfer given to MakeInPlace keep their payloads where they are.
+func (r *Receiver) Space(n int) []byte {
+	if n > slabSize {
+		panic("framebuf: space asked for exceeds a slab")
+	}
+	if r.slab == nil || slabSize-r.used < n {
+		r.newSlab()
+	}
+	r.space = r.used
+	return r.slab.AsSlice()[r.used:]
+}
+
+// MakeInPlace is Make for a frame that begins off bytes into the space
+// Space returned last: a large payload is not copied but referenced.
+func (r *Receiver) MakeInPlace(frame []byte, off int) buffer.Buffer {
+	n := headersLen(frame)
+	if n == 0 || len(frame) <= smallFrame || len(frame)-n < minSharedPayload {
+		return r.Make(frame)
+	}
+	b := buffer.MakeWithView(buffer.NewViewWithData(frame[:n]))
+	start := r.space + off + n
+	payload := buffer.MakeWithView(r.share(start, len(frame)-n))
+	b.Merge(&payload) // Append would fill the headers' chunk with payload
+	r.used = max(r.used, start+len(frame)-n)
+	return b
 }
 
 // Make copies frame into a new buffer.
-func (c *Copier) Make(frame []byte) buffer.Buffer {
+func (r *Receiver) Make(frame []byte) buffer.Buffer {
 	n := headersLen(frame)
 	if n == 0 || len(frame) <= smallFrame {
 		return buffer.MakeWithData(frame)
 	}
 	b := buffer.MakeWithView(buffer.NewViewWithData(frame[:n]))
-	payload := buffer.MakeWithView(c.payloadView(frame[n:]))
+	payload := buffer.MakeWithView(r.payloadView(frame[n:]))
 	b.Merge(&payload) // Append would fill the headers' chunk with payload
 	return b
 }
 
-func (c *Copier) payloadView(payload []byte) *buffer.View {
+func (r *Receiver) payloadView(payload []byte) *buffer.View {
 	if len(payload) < minSharedPayload {
 		return buffer.NewViewWithData(payload)
 	}
-	if c.slab == nil || slabSize-c.used < len(payload) {
-		c.Release()
-		c.slab = buffer.NewViewSize(slabSize)
+	if r.slab == nil || slabSize-r.used < len(payload) {
+		r.newSlab()
 	}
 	// The slab's bytes past used are seen by nobody yet, so they are written
 	// in place; View.Write would copy the shared chunk first.
-	copy(c.slab.AsSlice()[c.used:], payload)
-	v := c.slab.Clone()
-	v.TrimFront(c.used)
-	v.CapLength(len(payload))
-	c.used += len(payload)
+	copy(r.slab.AsSlice()[r.used:], payload)
+	v := r.share(r.used, len(payload))
+	r.used += len(payload)
 	return v
 }
 
+// share returns a view of the slab's bytes [off, off+n).
+func (r *Receiver) share(off, n int) *buffer.View {
+	v := r.slab.Clone()
+	v.TrimFront(off)
+	v.CapLength(n)
+	return v
+}
+
+func (r *Receiver) newSlab() {
+	r.Release()
+	r.slab = buffer.NewViewSize(slabSize)
+}
+
 // Release lets the current slab go once the frames in it are done with.
-func (c *Copier) Release() {
-	if c.slab != nil {
-		c.slab.Release()
-		c.slab, c.used = nil, 0
+func (r *Receiver) Release() {
+	if r.slab != nil {
+		r.slab.Release()
+		r.slab, r.used, r.space = nil, 0, 0
 	}
 }
 

@@ -75,8 +75,8 @@ func TestMakePutsThePayloadInAViewOfItsOwn(t *testing.T) {
 		{"small segment", frame(false, 0, tcp, 32, 100), []int{166}},
 		{"not IP", append(header.Ethernet(make([]byte, 14)), make([]byte, 1000)...), []int{1014}},
 	} {
-		var copier Copier
-		b := copier.Make(c.frame)
+		var frames Receiver
+		b := frames.Make(c.frame)
 		if got := b.Flatten(); !bytes.Equal(got, c.frame) {
 			t.Errorf("%s: buffer holds other bytes than the frame", c.name)
 		}
@@ -100,8 +100,8 @@ func TestMakeCopiesDamagedFramesWhole(t *testing.T) {
 	tcpOffset[14+20+12] = 0xf0 // 60-byte TCP header: fits, still one split
 	for name, f := range map[string][]byte{"fragment": fragment, "total length past the frame": longer,
 		"runt": good[:20], "truncated TCP header": good[:14+20+10]} {
-		var copier Copier
-		b := copier.Make(f)
+		var frames Receiver
+		b := frames.Make(f)
 		if got := b.Flatten(); !bytes.Equal(got, f) {
 			t.Errorf("%s: buffer holds other bytes than the frame", name)
 		}
@@ -111,8 +111,8 @@ func TestMakeCopiesDamagedFramesWhole(t *testing.T) {
 		b.Release()
 	}
 	for name, f := range map[string][]byte{"bad IHL": badIHL, "long TCP offset": tcpOffset} {
-		var copier Copier
-		b := copier.Make(f)
+		var frames Receiver
+		b := frames.Make(f)
 		if got := b.Flatten(); !bytes.Equal(got, f) {
 			t.Errorf("%s: buffer holds other bytes than the frame", name)
 		}
@@ -126,10 +126,10 @@ func payloadStart(b buffer.Buffer) *byte {
 }
 
 func TestLargePayloadsShareASlab(t *testing.T) {
-	var copier Copier
-	defer copier.Release()
+	var frames Receiver
+	defer frames.Release()
 	large := frame(false, 0, header.TCPProtocolNumber, 32, 1448)
-	first, second := copier.Make(large), copier.Make(large)
+	first, second := frames.Make(large), frames.Make(large)
 	defer first.Release()
 	defer second.Release()
 	if got, want := payloadStart(second), unsafe.Add(unsafe.Pointer(payloadStart(first)), 1448); unsafe.Pointer(got) != want {
@@ -137,7 +137,7 @@ func TestLargePayloadsShareASlab(t *testing.T) {
 	}
 
 	small := frame(false, 0, header.TCPProtocolNumber, 32, minSharedPayload-1)
-	third := copier.Make(small)
+	third := frames.Make(small)
 	defer third.Release()
 	if got, next := payloadStart(third), unsafe.Add(unsafe.Pointer(payloadStart(second)), 1448); unsafe.Pointer(got) == next {
 		t.Error("a small payload went into the slab")
@@ -146,13 +146,13 @@ func TestLargePayloadsShareASlab(t *testing.T) {
 
 // Frames keep their bytes while the slab fills, moves on and is reused.
 func TestSlabbedFramesKeepTheirBytes(t *testing.T) {
-	var copier Copier
+	var frames Receiver
 	var held []buffer.Buffer
 	var want [][]byte
 	for i := range 1000 {
 		f := frame(i%3 == 0, 0, header.UDPProtocolNumber, 8, 300+i%1200)
 		f[len(f)-1] = byte(i)
-		held = append(held, copier.Make(f))
+		held = append(held, frames.Make(f))
 		want = append(want, f)
 		if i%7 == 0 { // let some go early so that slabs return to the pool
 			held[i/2].Release()
@@ -160,7 +160,7 @@ func TestSlabbedFramesKeepTheirBytes(t *testing.T) {
 			want[i/2] = nil
 		}
 	}
-	copier.Release()
+	frames.Release()
 	for i := range held {
 		if want[i] != nil && !bytes.Equal(held[i].Flatten(), want[i]) {
 			t.Fatalf("frame %d changed", i)
@@ -185,9 +185,9 @@ func equal(a, b []int) bool {
 // copy the payload: the IPv4 endpoint does exactly that with every packet.
 func TestSharedHeaderLeavesPayloadInPlace(t *testing.T) {
 	f := frame(false, 0, header.TCPProtocolNumber, 32, 1448)
-	var copier Copier
-	defer copier.Release()
-	pkt := stack.NewPacketBuffer(stack.PacketBufferOptions{Payload: copier.Make(f)})
+	var frames Receiver
+	defer frames.Release()
+	pkt := stack.NewPacketBuffer(stack.PacketBufferOptions{Payload: frames.Make(f)})
 	defer pkt.DecRef()
 	payload := func() *byte {
 		views, _ := pkt.AsViewList()
@@ -232,16 +232,67 @@ func TestCopyToTakesHeadersAndPayload(t *testing.T) {
 	}
 }
 
-func FuzzMake(f *testing.F) {
-	f.Add(frame(false, 4, header.TCPProtocolNumber, 60, 1000))
-	f.Add(frame(true, 0, header.UDPProtocolNumber, 8, 300))
-	f.Fuzz(func(t *testing.T, frame []byte) {
-		var copier Copier
-		defer copier.Release()
-		b := copier.Make(frame)
-		defer b.Release()
-		if got := b.Flatten(); !bytes.Equal(got, frame) {
-			t.Fatalf("buffer holds other bytes than the frame")
+func FuzzReceiver(f *testing.F) {
+	f.Add(frame(false, 4, header.TCPProtocolNumber, 60, 1000), uint16(44))
+	f.Add(frame(true, 0, header.UDPProtocolNumber, 8, 1300), uint16(0))
+	f.Fuzz(func(t *testing.T, frame []byte, off uint16) {
+		var frames Receiver
+		defer frames.Release()
+		copied := frames.Make(frame)
+		defer copied.Release()
+		if !bytes.Equal(copied.Flatten(), frame) {
+			t.Fatal("Make: the buffer holds other bytes than the frame")
+		}
+		o := int(off) % 1024
+		if o+len(frame) > slabSize {
+			return
+		}
+		space := frames.Space(o + len(frame))
+		copy(space[o:], frame)
+		inPlace := frames.MakeInPlace(space[o:o+len(frame)], o)
+		defer inPlace.Release()
+		next := frames.Space(16 << 10) // where the next transfer goes
+		for i := range min(len(next), len(frame)) {
+			next[i] = 0xee
+		}
+		if !bytes.Equal(inPlace.Flatten(), frame) {
+			t.Fatal("MakeInPlace: the buffer holds other bytes than the frame")
 		}
 	})
+}
+
+// A transfer read into Space keeps its large payloads where they are, and the
+// next Space never hands out their bytes again.
+func TestMakeInPlaceReferencesTheTransfer(t *testing.T) {
+	var frames Receiver
+	defer frames.Release()
+	large := frame(false, 0, header.TCPProtocolNumber, 32, 1448)
+	small := frame(false, 0, header.TCPProtocolNumber, 32, 100)
+	var held []buffer.Buffer
+	var want [][]byte
+	for i := range 200 { // several slabs
+		space := frames.Space(16 << 10)
+		for k := range space { // must not reach the payloads handed out
+			space[k] = 0xee
+		}
+		off := 0
+		for j, f := range [][]byte{large, small, large} {
+			f = bytes.Clone(f)
+			f[len(f)-1] = byte(i*3 + j)
+			off += 44 // an RNDIS header
+			copy(space[off:], f)
+			b := frames.MakeInPlace(space[off:off+len(f)], off)
+			if j == 0 && payloadStart(b) != &space[off+66] {
+				t.Fatalf("transfer %d: the payload was copied", i)
+			}
+			held, want = append(held, b), append(want, f)
+			off += len(f)
+		}
+	}
+	for i := range held {
+		if !bytes.Equal(held[i].Flatten(), want[i]) {
+			t.Fatalf("frame %d changed", i)
+		}
+		held[i].Release()
+	}
 }

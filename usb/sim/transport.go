@@ -19,7 +19,7 @@ type conn struct {
 	frames [][]byte // of the host transfer being delivered, on the bulk-OUT caller
 
 	rxMu sync.Mutex // a bulk-OUT transfer being delivered, or Close
-	rx   framebuf.Copier
+	rx   framebuf.Receiver
 }
 
 func newConn(p *Phone) *conn {
