@@ -31,8 +31,8 @@ fuzz:
 	$(GO) test ./internal/framebuf -run '^$$' -fuzz '^FuzzReceiver$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 5s
 
 # bench: the link's throughput through RNDIS (both phone presets) and the
-# baseline without it, BENCHCOUNT alternating rounds, as ratios of medians
-# (scripts/bench.sh).
+# baseline without it, BENCHCOUNT alternating rounds, as the median of the
+# rounds' ratios (scripts/bench.sh).
 BENCHCOUNT ?= 5
 bench:
 	bash scripts/bench.sh $(BENCHCOUNT)
