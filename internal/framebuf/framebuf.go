@@ -36,11 +36,13 @@ const (
 // the bytes it has buffered. Payloads under 1 KiB get chunks of their own so
 // that the factor stays there.
 //
-// A Receiver belongs to one goroutine; its zero value is ready to use.
+// A Receiver belongs to one goroutine and serves one of the two ways:
+// Space and MakeInPlace, or Make. Its zero value is ready to use.
 type Receiver struct {
 	slab  *buffer.View // [0, used) is handed out, the rest is free
 	used  int
-	space int // where the space Space gave last begins
+	space []byte // what Space returned last
+	start int    // where in the slab it begins
 }
 
 // Space returns the free bytes of the current slab, at least n of them (a
@@ -53,23 +55,24 @@ func (r *Receiver) Space(n int) []byte {
 	if r.slab == nil || slabSize-r.used < n {
 		r.newSlab()
 	}
-	r.space = r.used
-	return r.slab.AsSlice()[r.used:]
+	r.space, r.start = r.slab.AsSlice()[r.used:], r.used
+	return r.space
 }
 
 // MakeInPlace is Make for a frame that begins off bytes into the space
-// Space returned last: a large payload is not copied but referenced.
+// Space returned last: a large payload is not copied but referenced. A frame
+// found elsewhere is copied, into no slab: the transfer's slab stays current.
 func (r *Receiver) MakeInPlace(frame []byte, off int) buffer.Buffer {
 	n := headersLen(frame)
-	if n == 0 || len(frame) <= smallFrame || len(frame)-n < minSharedPayload {
-		return r.Make(frame)
+	if n == 0 || len(frame) <= smallFrame {
+		return buffer.MakeWithData(frame)
 	}
-	b := buffer.MakeWithView(buffer.NewViewWithData(frame[:n]))
-	start := r.space + off + n
-	payload := buffer.MakeWithView(r.share(start, len(frame)-n))
-	b.Merge(&payload) // Append would fill the headers' chunk with payload
+	if len(frame)-n < minSharedPayload || off < 0 || off+len(frame) > len(r.space) || &r.space[off] != &frame[0] {
+		return headersApart(frame[:n], buffer.NewViewWithData(frame[n:]))
+	}
+	start := r.start + off + n
 	r.used = max(r.used, start+len(frame)-n)
-	return b
+	return headersApart(frame[:n], r.share(start, len(frame)-n))
 }
 
 // Make copies frame into a new buffer.
@@ -78,9 +81,15 @@ func (r *Receiver) Make(frame []byte) buffer.Buffer {
 	if n == 0 || len(frame) <= smallFrame {
 		return buffer.MakeWithData(frame)
 	}
-	b := buffer.MakeWithView(buffer.NewViewWithData(frame[:n]))
-	payload := buffer.MakeWithView(r.payloadView(frame[n:]))
-	b.Merge(&payload) // Append would fill the headers' chunk with payload
+	return headersApart(frame[:n], r.payloadView(frame[n:]))
+}
+
+// headersApart returns a buffer of a copy of headers, in a view of its own,
+// followed by payload.
+func headersApart(headers []byte, payload *buffer.View) buffer.Buffer {
+	b := buffer.MakeWithView(buffer.NewViewWithData(headers))
+	p := buffer.MakeWithView(payload)
+	b.Merge(&p) // Append would fill the headers' chunk with payload
 	return b
 }
 
@@ -116,7 +125,7 @@ func (r *Receiver) newSlab() {
 func (r *Receiver) Release() {
 	if r.slab != nil {
 		r.slab.Release()
-		r.slab, r.used, r.space = nil, 0, 0
+		r.slab, r.used, r.space, r.start = nil, 0, nil, 0
 	}
 }
 

@@ -236,9 +236,10 @@ func FuzzReceiver(f *testing.F) {
 	f.Add(frame(false, 4, header.TCPProtocolNumber, 60, 1000), uint16(44))
 	f.Add(frame(true, 0, header.UDPProtocolNumber, 8, 1300), uint16(0))
 	f.Fuzz(func(t *testing.T, frame []byte, off uint16) {
-		var frames Receiver
-		defer frames.Release()
-		copied := frames.Make(frame)
+		var copying, reading Receiver
+		defer copying.Release()
+		defer reading.Release()
+		copied := copying.Make(frame)
 		defer copied.Release()
 		if !bytes.Equal(copied.Flatten(), frame) {
 			t.Fatal("Make: the buffer holds other bytes than the frame")
@@ -247,11 +248,11 @@ func FuzzReceiver(f *testing.F) {
 		if o+len(frame) > slabSize {
 			return
 		}
-		space := frames.Space(o + len(frame))
+		space := reading.Space(o + len(frame))
 		copy(space[o:], frame)
-		inPlace := frames.MakeInPlace(space[o:o+len(frame)], o)
+		inPlace := reading.MakeInPlace(space[o:o+len(frame)], o)
 		defer inPlace.Release()
-		next := frames.Space(16 << 10) // where the next transfer goes
+		next := reading.Space(16 << 10) // where the next transfer goes
 		for i := range min(len(next), len(frame)) {
 			next[i] = 0xee
 		}
@@ -276,6 +277,12 @@ func TestMakeInPlaceReferencesTheTransfer(t *testing.T) {
 			space[k] = 0xee
 		}
 		off := 0
+		elsewhere := bytes.Clone(large) // not in the space: copied
+		b := frames.MakeInPlace(elsewhere, 0)
+		if !bytes.Equal(b.Flatten(), large) || payloadStart(b) == &space[66] {
+			t.Fatalf("transfer %d: a frame from elsewhere was not copied", i)
+		}
+		held, want = append(held, b), append(want, large)
 		for j, f := range [][]byte{large, small, large} {
 			f = bytes.Clone(f)
 			f[len(f)-1] = byte(i*3 + j)
