@@ -221,10 +221,16 @@ func joinReasons(errs []error) string {
 	return " (" + errors.Join(errs...).Error() + ")"
 }
 
-// Transfer sizes and depths of the bulk streams.
+// The bulk-IN stream: URBs of 2048 bytes, the size Linux's rndis_host uses,
+// which holds one frame of a device that sends one per transfer. The kernel
+// then allocates 2 KiB per URB instead of 32 KiB for a 16 KiB URB: under
+// QEMU, against Linux's RNDIS gadget, that cut the daemon's CPU time per byte
+// by about 30 %. A transfer of an aggregating device, up to the 16 KiB
+// offered in INITIALIZE, spans several URBs (readTransfer); 16 in flight
+// hold two of those.
 const (
-	rxTransferSize = 16384 + 512 // the 16 KiB offered in INITIALIZE, and slack for a pad byte
-	rxInFlight     = 8
+	rxURBSize  = 2048
+	rxInFlight = 16
 )
 
 type gousbTransport struct {
@@ -317,13 +323,13 @@ func (t *gousbTransport) ReadBulk(ctx context.Context, buf []byte) (int, error) 
 	t.readMu.Lock()
 	defer t.readMu.Unlock()
 	if t.rx == nil {
-		rx, err := t.in.NewStream(rxTransferSize, rxInFlight)
+		rx, err := t.in.NewStream(rxURBSize, rxInFlight)
 		if err != nil {
 			return 0, fmt.Errorf("%v: bulk IN stream: %w", t.info, mapErr(err))
 		}
 		t.rx = rx
 	}
-	n, err := t.rx.ReadContext(ctx, buf)
+	n, err := readTransfer(func(p []byte) (int, error) { return t.rx.ReadContext(ctx, p) }, buf, rxURBSize)
 	if err != nil {
 		t.rx = nil // a stream ends at its first error; the next read starts a new one
 		if ctx.Err() != nil {
