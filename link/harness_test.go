@@ -180,8 +180,12 @@ func echoStream(t testing.TB, c net.Conn, size int, during func()) (sent, got [3
 // phone's counters, the host's neighbours and its TCP counters.
 func (tb *testbed) state() string {
 	neigh, _ := tb.host.Neighbors(hostNIC, ipv4.ProtocolNumber)
-	tcp := tb.host.Stats().TCP
-	return fmt.Sprintf("link up %v, last event %v\nlink %+v\nphone %+v\nhost neighbours %+v\nhost TCP: retransmits %d, timeouts %d, segments sent %d, received %d",
-		tb.link.Up(), tb.link.LastEvent(), tb.link.Stats(), tb.phone.Stats(), neigh,
-		tcp.Retransmits.Value(), tcp.Timeouts.Value(), tcp.SegmentsSent.Value(), tcp.ValidSegmentsReceived.Value())
+	tcp := func(s *stack.Stack) string {
+		t := s.Stats().TCP
+		return fmt.Sprintf("retransmits %d, timeouts %d, segments sent %d, received %d, checksum errors %d, invalid %d",
+			t.Retransmits.Value(), t.Timeouts.Value(), t.SegmentsSent.Value(), t.ValidSegmentsReceived.Value(),
+			t.ChecksumErrors.Value(), t.InvalidSegmentsReceived.Value())
+	}
+	return fmt.Sprintf("link up %v, last event %v\nlink %+v\nphone %+v\nhost neighbours %+v\nhost TCP: %s\nphone TCP: %s",
+		tb.link.Up(), tb.link.LastEvent(), tb.link.Stats(), tb.phone.Stats(), neigh, tcp(tb.host), tcp(tb.phone.Stack()))
 }

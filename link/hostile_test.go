@@ -78,14 +78,14 @@ func TestHostileDevice(t *testing.T) {
 	})
 	c := tb.dial(t, sim.EchoPort)
 	warm := startEcho(c, 1)
-	warm.waitProgress(t, 1<<20, 30*time.Second)
+	warm.waitProgress(t, 1<<20, 30*time.Second, tb.state)
 	heapBefore, goroutinesBefore := liveHeap(), runtime.NumGoroutine()
 	peak := peakGoroutines()
 
 	hostile.Inject(sim.AdditiveFaults...)
 	start := time.Now()
 	for hostile.Total() < faults {
-		warm.waitProgress(t, 64<<10, 60*time.Second) // the stream moves all the while
+		warm.waitProgress(t, 64<<10, 60*time.Second, tb.state) // the stream moves all the while
 		if ev := len(tb.events); ev > 0 {
 			t.Fatalf("the link changed under additive faults: %v; stats %+v", <-tb.events, tb.link.Stats())
 		}
@@ -158,7 +158,7 @@ func TestHostileDevice(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 	after := startEcho(tb.dial(t, sim.EchoPort), 2)
-	after.waitProgress(t, 1<<20, 30*time.Second)
+	after.waitProgress(t, 1<<20, 30*time.Second, tb.state)
 	after.finish(t, 30*time.Second)
 	t.Logf("damaged replies: %v; link downs %d, resets %d, re-inits %d, faults %v", hostile.Injected(),
 		s.LinkDowns, s.Resets, s.Reinits, s.Faults())
