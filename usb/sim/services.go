@@ -148,12 +148,48 @@ func (s *services) echoTCP(l net.Listener) {
 		s.wg.Add(1)
 		go func() {
 			defer s.wg.Done()
-			io.CopyBuffer(c, c, make([]byte, 4096)) // small: tests open thousands
+			echo(c)
 			c.Close()
 			s.mu.Lock()
 			delete(s.conns, c)
 			s.mu.Unlock()
 		}()
+	}
+}
+
+// echoQueue chunks may wait between reading and writing an echo: more than
+// the phone's TCP receive buffer holds.
+const echoQueue = 256
+
+// echo writes back what it reads, reading on while a write waits. An echo
+// that stopped reading while its write waited would close its receive window,
+// and gVisor, unlike Linux, ignores the ACK in a data segment at RCV.NXT
+// while its window is zero: after a loss in both directions the host's
+// retransmission (carrying the ACK the phone's write waits for) is refused,
+// and both sides wait for ever. The host's stack would do the same to a peer
+// if an application stopped reading until a write completed.
+func echo(c net.Conn) {
+	chunks := make(chan []byte, echoQueue)
+	go func() {
+		defer close(chunks)
+		for {
+			buf := make([]byte, 32<<10)
+			n, err := c.Read(buf)
+			if n > 0 {
+				chunks <- buf[:n]
+			}
+			if err != nil {
+				return
+			}
+		}
+	}()
+	for b := range chunks {
+		if _, err := c.Write(b); err != nil {
+			c.Close() // ends the reader's Read
+			for range chunks {
+			}
+			return
+		}
 	}
 }
 
