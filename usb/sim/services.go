@@ -1,6 +1,7 @@
 package sim
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -157,37 +158,56 @@ func (s *services) echoTCP(l net.Listener) {
 	}
 }
 
-// echoQueue chunks may wait between reading and writing an echo: more than
-// the phone's TCP receive buffer holds.
-const echoQueue = 256
-
-// echo writes back what it reads, reading on while a write waits. An echo
-// that stopped reading while its write waited would close its receive window,
-// and gVisor, unlike Linux, ignores the ACK in a data segment at RCV.NXT
-// while its window is zero: after a loss in both directions the host's
-// retransmission (carrying the ACK the phone's write waits for) is refused,
-// and both sides wait for ever. The host's stack would do the same to a peer
-// if an application stopped reading until a write completed.
+// echo writes back what it reads, and reads on, without bound, while a
+// write waits. An echo that stopped reading while its write waited would let
+// its receive window close, and gVisor, unlike Linux, ignores the ACK in a
+// data segment at RCV.NXT while its window is zero: after a loss in both
+// directions the host's retransmission, carrying the ACK the write waits
+// for, is refused, and both sides wait for ever (a bounded queue only
+// postpones it: it fills while the write waits for a retransmission). What
+// is queued is bounded by what the client sends before reading the echo.
 func echo(c net.Conn) {
-	chunks := make(chan []byte, echoQueue)
+	var (
+		mu     sync.Mutex
+		ready  = sync.NewCond(&mu)
+		queue  [][]byte
+		closed bool // the reader is done
+	)
 	go func() {
-		defer close(chunks)
+		buf := make([]byte, 32<<10)
 		for {
-			buf := make([]byte, 32<<10)
 			n, err := c.Read(buf)
+			mu.Lock()
 			if n > 0 {
-				chunks <- buf[:n]
+				queue = append(queue, bytes.Clone(buf[:n]))
 			}
+			closed = err != nil
+			ready.Signal()
+			mu.Unlock()
 			if err != nil {
 				return
 			}
 		}
 	}()
-	for b := range chunks {
+	for {
+		mu.Lock()
+		for len(queue) == 0 && !closed {
+			ready.Wait()
+		}
+		if len(queue) == 0 {
+			mu.Unlock()
+			return
+		}
+		b := queue[0]
+		queue[0], queue = nil, queue[1:]
+		mu.Unlock()
 		if _, err := c.Write(b); err != nil {
 			c.Close() // ends the reader's Read
-			for range chunks {
+			mu.Lock()
+			for !closed {
+				ready.Wait()
 			}
+			mu.Unlock()
 			return
 		}
 	}
