@@ -52,9 +52,7 @@ func (r *Receiver) Space(n int) []byte {
 	if n > slabSize {
 		panic("framebuf: space asked for exceeds a slab")
 	}
-	if r.slab == nil || slabSize-r.used < n {
-		r.newSlab()
-	}
+	r.room(n)
 	r.space, r.start = r.slab.AsSlice()[r.used:], r.used
 	return r.space
 }
@@ -97,9 +95,7 @@ func (r *Receiver) payloadView(payload []byte) *buffer.View {
 	if len(payload) < minSharedPayload {
 		return buffer.NewViewWithData(payload)
 	}
-	if r.slab == nil || slabSize-r.used < len(payload) {
-		r.newSlab()
-	}
+	r.room(len(payload))
 	// The slab's bytes past used are seen by nobody yet, so they are written
 	// in place; View.Write would copy the shared chunk first.
 	copy(r.slab.AsSlice()[r.used:], payload)
@@ -116,9 +112,13 @@ func (r *Receiver) share(off, n int) *buffer.View {
 	return v
 }
 
-func (r *Receiver) newSlab() {
-	r.Release()
-	r.slab = buffer.NewViewSize(slabSize)
+// room makes sure the current slab has n free bytes, starting a new one if
+// it has not.
+func (r *Receiver) room(n int) {
+	if r.slab == nil || slabSize-r.used < n {
+		r.Release()
+		r.slab = buffer.NewViewSize(slabSize)
+	}
 }
 
 // Release lets the current slab go once the frames in it are done with.
