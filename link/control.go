@@ -39,6 +39,22 @@ func (s *session) raiseIn(epoch uint64, c Cause, err error) {
 	}
 }
 
+// sendCommand sends one control message (CDC SEND_ENCAPSULATED_COMMAND).
+func (s *session) sendCommand(ctx context.Context, m rndis.Message) error {
+	_, err := s.t.Control(ctx, usb.ClassOut(usb.RequestSendEncapsulatedCommand, 0, s.t.Info().Function.ControlIface), rndis.Marshal(m))
+	return err
+}
+
+// getResponse reads one control message (CDC GET_ENCAPSULATED_RESPONSE)
+// into buf; 0 when the device has none (it may stall the request then).
+func (s *session) getResponse(ctx context.Context, buf []byte) (int, error) {
+	n, err := s.t.Control(ctx, usb.ClassIn(usb.RequestGetEncapsulatedResponse, 0, s.t.Info().Function.ControlIface), buf)
+	if errors.Is(err, usb.ErrStall) {
+		return 0, nil
+	}
+	return n, err
+}
+
 // request sends a control message built with a fresh RequestId and waits
 // for its completion.
 func (s *session) request(ctx context.Context, build func(rid uint32) rndis.Message) (rndis.Message, error) {
@@ -58,7 +74,7 @@ func (s *session) request(ctx context.Context, build func(rid uint32) rndis.Mess
 
 	msg := build(rid)
 	start := time.Now()
-	if err := s.t.SendCommand(ctx, rndis.Marshal(msg)); err != nil {
+	if err := s.sendCommand(ctx, msg); err != nil {
 		return nil, fmt.Errorf("sending %v: %w", msg.Type(), err)
 	}
 	timer := time.NewTimer(s.l.opts.ControlTimeout)
@@ -114,7 +130,7 @@ func (s *session) readControl() {
 			s.l.log.Debug("interrupt pipe", "err", err)
 		}
 		for s.ctx.Err() == nil {
-			n, err := s.t.GetResponse(s.ctx, buf)
+			n, err := s.getResponse(s.ctx, buf)
 			if err != nil {
 				if errors.Is(err, usb.ErrDeviceGone) {
 					s.raise(CauseDeviceGone, err)
@@ -157,8 +173,8 @@ func (s *session) handleControl(b []byte) {
 		}
 	case rndis.KeepAlive:
 		s.l.stats.deviceKeepAlives.Add(1)
-		reply := rndis.Marshal(rndis.KeepAliveComplete{RequestID: m.RequestID, Status: rndis.StatusSuccess})
-		if err := s.t.SendCommand(s.ctx, reply); err != nil {
+		reply := rndis.KeepAliveComplete{RequestID: m.RequestID, Status: rndis.StatusSuccess}
+		if err := s.sendCommand(s.ctx, reply); err != nil {
 			s.l.log.Debug("answering device keepalive", "err", err)
 		}
 	case rndis.ResetComplete:

@@ -15,9 +15,14 @@ import (
 	"github.com/rndis-netd/rndis-netd/usb"
 )
 
-// rxBufferSize holds the largest bulk-IN transfer: the 16 KiB the host
-// offers in INITIALIZE, and the short-packet rule's extra byte.
-const rxBufferSize = hostMaxTransferSize + 512
+// rxBufferSize holds the largest bulk-IN transfer, the 16 KiB the host
+// offers in INITIALIZE and the short-packet rule's extra byte, and the
+// batch of transfers a transport hands over at once (rxBatch at most): ten
+// of a device that sends one frame per transfer.
+const (
+	rxBufferSize = hostMaxTransferSize + 512
+	rxBatch      = 16
+)
 
 // maxRxErrors consecutive failed bulk-IN reads count as the device gone.
 const maxRxErrors = 20
@@ -201,7 +206,11 @@ func (e *endpoint) flush(s *session, w *rndis.PacketWriter) {
 		e.l.stats.txLinkDown.Add(uint64(w.Count()))
 		return
 	}
-	if err := s.t.WriteBulk(s.ctx, w.Bytes()); err != nil {
+	transfer := w.Bytes()
+	if usb.ShortPacketPad(len(transfer), s.t.Info().Function.BulkOut.MaxPacketSize) > 0 {
+		transfer = append(transfer, 0) // within the writer's buffer, which has room for it
+	}
+	if err := s.t.WriteBulk(s.ctx, transfer); err != nil {
 		e.l.stats.txErrors.Add(uint64(w.Count()))
 		if errors.Is(err, usb.ErrDeviceGone) {
 			s.raise(CauseDeviceGone, err)
@@ -221,9 +230,10 @@ func (e *endpoint) receive(s *session) {
 	var rx framebuf.Receiver
 	defer rx.Release()
 	errs := 0
+	var sizes [rxBatch]int
 	for {
 		buf := rx.Space(rxBufferSize)[:rxBufferSize]
-		n, err := s.t.ReadBulk(s.ctx, buf)
+		n, err := s.t.ReadBulk(s.ctx, buf, sizes[:])
 		if err != nil {
 			if s.ctx.Err() != nil {
 				return
@@ -238,15 +248,21 @@ func (e *endpoint) receive(s *session) {
 		}
 		errs = 0
 		s.heard()
-		if n == 0 {
-			e.l.stats.rxEmpty.Add(1)
-			continue
+		off := 0
+		for _, size := range sizes[:n] {
+			if size == 0 {
+				e.l.stats.rxEmpty.Add(1)
+				continue
+			}
+			e.deliver(buf[off:off+size], off, &rx)
+			off += size
 		}
-		e.deliver(buf[:n], &rx)
 	}
 }
 
-func (e *endpoint) deliver(transfer []byte, rx *framebuf.Receiver) {
+// deliver hands the frames of one transfer, which begins base bytes into
+// the receiver's space, to the netstack.
+func (e *endpoint) deliver(transfer []byte, base int, rx *framebuf.Receiver) {
 	e.l.stats.rxTransfers.Add(1)
 	d := e.dispatcher.Load()
 	r := rndis.NewPacketReader(transfer)
@@ -270,7 +286,7 @@ func (e *endpoint) deliver(transfer []byte, rx *framebuf.Receiver) {
 		if c := e.l.opts.Capture; c != nil {
 			c.WriteFrame(time.Now(), frame)
 		}
-		pkt := stack.NewPacketBuffer(stack.PacketBufferOptions{Payload: rx.MakeInPlace(frame, r.Offset())})
+		pkt := stack.NewPacketBuffer(stack.PacketBufferOptions{Payload: rx.MakeInPlace(frame, base+r.Offset())})
 		(*d).DeliverNetworkPacket(0, pkt)
 		pkt.DecRef()
 		e.l.stats.rxFrames.Add(1)

@@ -102,27 +102,30 @@ func (d *scriptDevice) next(ctx context.Context, kind int, wait bool) (record, b
 	}
 }
 
-func (d *scriptDevice) SendCommand(ctx context.Context, msg []byte) error {
+// Control takes encapsulated commands and answers GET_ENCAPSULATED_RESPONSE
+// with the script's next control record; it stalls anything else.
+func (d *scriptDevice) Control(ctx context.Context, s usb.Setup, buf []byte) (int, error) {
+	if s.In() {
+		r, ok, err := d.next(ctx, recControl, false)
+		if !ok {
+			return 0, err
+		}
+		return copy(buf, r.data), nil
+	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if len(d.recs) == 0 {
-		return usb.ErrDeviceGone
+		return 0, usb.ErrDeviceGone
 	}
-	if m, err := rndis.Parse(msg); err == nil {
+	if m, err := rndis.Parse(buf); err == nil {
 		if rid, ok := rndis.RequestID(m); ok {
 			d.lastRID = rid
 		}
 	}
-	return nil
+	return len(buf), nil
 }
 
-func (d *scriptDevice) GetResponse(ctx context.Context, buf []byte) (int, error) {
-	r, ok, err := d.next(ctx, recControl, false)
-	if !ok {
-		return 0, err
-	}
-	return copy(buf, r.data), nil
-}
+func (d *scriptDevice) SetAlternate(ctx context.Context, alt int) error { return nil }
 
 func (d *scriptDevice) WaitNotification(ctx context.Context) ([]byte, error) {
 	d.mu.Lock()
@@ -135,9 +138,13 @@ func (d *scriptDevice) WaitNotification(ctx context.Context) ([]byte, error) {
 	return r.data, err
 }
 
-func (d *scriptDevice) ReadBulk(ctx context.Context, buf []byte) (int, error) {
+func (d *scriptDevice) ReadBulk(ctx context.Context, buf []byte, sizes []int) (int, error) {
 	r, _, err := d.next(ctx, recBulk, true)
-	return copy(buf, r.data), err
+	if err != nil {
+		return 0, err
+	}
+	sizes[0] = copy(buf, r.data)
+	return 1, nil
 }
 
 func (d *scriptDevice) WriteBulk(ctx context.Context, p []byte) error {
@@ -150,7 +157,8 @@ func (d *scriptDevice) WriteBulk(ctx context.Context, p []byte) error {
 }
 
 func (d *scriptDevice) Info() usb.Info {
-	return usb.Info{VendorID: 0x1234, ProductID: 0x5678, BulkOutMaxPacket: 512}
+	return usb.Info{VendorID: 0x1234, ProductID: 0x5678, Function: usb.Function{Protocol: usb.ProtocolRNDIS,
+		BulkOut: usb.Endpoint{Address: 0x01, Attributes: 2, MaxPacketSize: 512}}}
 }
 func (d *scriptDevice) Close() error {
 	d.mu.Lock()

@@ -341,7 +341,7 @@ func (l *Link) shutdown(s *session) {
 	s.nextRID++
 	rid := s.nextRID
 	s.mu.Unlock()
-	if err := s.t.SendCommand(ctx, rndis.Marshal(rndis.Halt{RequestID: rid})); err != nil {
+	if err := s.sendCommand(ctx, rndis.Halt{RequestID: rid}); err != nil {
 		l.log.Debug("sending HALT", "err", err)
 	}
 	s.stop()

@@ -242,7 +242,7 @@ func (s *session) reset(ctx context.Context) error {
 	}
 	s.resetting.Store(true)
 	defer s.resetting.Store(false)
-	if err := s.t.SendCommand(ctx, rndis.Marshal(rndis.Reset{})); err != nil {
+	if err := s.sendCommand(ctx, rndis.Reset{}); err != nil {
 		return fmt.Errorf("sending RESET: %w", err)
 	}
 	timer := time.NewTimer(s.l.opts.ControlTimeout)

@@ -13,9 +13,11 @@ const (
 	cdcCallManagement = 0x01
 	cdcACM            = 0x02
 	cdcUnion          = 0x06
+	cdcEthernet       = 0x0F
+	cdcNCM            = 0x1A
 )
 
-// Configuration is a parsed configuration descriptor with what RNDIS
+// Configuration is a parsed configuration descriptor with what function
 // matching needs: interfaces, endpoints, and the CDC functional descriptors
 // of each interface.
 type Configuration struct {
@@ -35,6 +37,10 @@ type InterfaceSetting struct {
 	UnionSubordinates []int
 	CallMgmtData      int
 	ACMCapabilities   int
+	// CDC Ethernet Networking and NCM functional descriptors, 0 when absent.
+	MACAddressIndex int   // iMACAddress
+	MaxSegmentSize  int   // wMaxSegmentSize
+	NCMCapabilities uint8 // bmNetworkCapabilities
 }
 
 // Endpoint is one endpoint descriptor.
@@ -111,6 +117,15 @@ func ParseConfiguration(raw []byte) (Configuration, error) {
 			case cdcACM:
 				if n >= 4 {
 					cur.ACMCapabilities = int(d[3])
+				}
+			case cdcEthernet:
+				if n >= 10 {
+					cur.MACAddressIndex = int(d[3])
+					cur.MaxSegmentSize = int(d[8]) | int(d[9])<<8
+				}
+			case cdcNCM:
+				if n >= 6 {
+					cur.NCMCapabilities = d[5]
 				}
 			}
 		}

@@ -26,27 +26,22 @@ func NewHost() (*Host, error) {
 // Close releases libusb.
 func (h *Host) Close() error { return h.ctx.Close() }
 
-// Candidate is one RNDIS device on the bus.
+// Candidate is one USB tether on the bus.
 type Candidate struct {
-	Info
-	Function Function
-	OpenErr  error // why it cannot be used (permission, not RNDIS after all), or nil
+	Info                 // Info.Function is the function Preference ranks first
+	Functions []Function // every network function the device offers
+	OpenErr   error      // why it cannot be used (permission, no usable function), or nil
 }
 
-// CDC class requests of the RNDIS control channel.
-const (
-	reqSendEncapsulatedCommand = 0x00
-	reqGetEncapsulatedResponse = 0x01
-	reqGetDescriptor           = 0x06
-	controlTimeout             = 5 * time.Second
-)
+const controlTimeout = 5 * time.Second
 
-// List returns every device with an RNDIS control interface, with its
-// strings where it could be opened and the reason where not.
+// List returns every device with the control interface of a tether, with
+// its strings and functions where it could be opened and the reason where
+// not.
 func (h *Host) List() ([]Candidate, error) {
 	var descs []*gousb.DeviceDesc
 	devs, err := h.ctx.OpenDevices(func(d *gousb.DeviceDesc) bool {
-		if hasRNDISClass(d) {
+		if hasTetherClass(d) {
 			descs = append(descs, d)
 			return true
 		}
@@ -69,23 +64,27 @@ func (h *Host) List() ([]Candidate, error) {
 			out = append(out, c)
 			continue
 		}
-		info, fn, ferr := inspect(devs[i])
-		out = append(out, Candidate{Info: info, Function: fn, OpenErr: ferr})
+		info, fns, ferr := inspect(devs[i])
+		c := Candidate{Info: info, Functions: fns}
+		c.Function, c.OpenErr = Choose(fns, ProtocolAuto, ferr)
+		if c.OpenErr != nil {
+			c.OpenErr = fmt.Errorf("%v: %w", info, c.OpenErr)
+		}
+		out = append(out, c)
 	}
 	return out, nil
 }
 
-func hasRNDISClass(d *gousb.DeviceDesc) bool {
+func hasTetherClass(d *gousb.DeviceDesc) bool {
+	var classes []Class
 	for _, c := range d.Configs {
 		for _, i := range c.Interfaces {
 			for _, a := range i.AltSettings {
-				if slices.Contains(RNDISClasses, Class{uint8(a.Class), uint8(a.SubClass), uint8(a.Protocol)}) {
-					return true
-				}
+				classes = append(classes, Class{uint8(a.Class), uint8(a.SubClass), uint8(a.Protocol)})
 			}
 		}
 	}
-	return false
+	return HasTetherClass(classes)
 }
 
 func descInfo(d *gousb.DeviceDesc) Info {
@@ -96,8 +95,9 @@ func descInfo(d *gousb.DeviceDesc) Info {
 }
 
 // inspect reads a device's strings and raw configuration descriptors and
-// finds its RNDIS function.
-func inspect(d *gousb.Device) (Info, Function, error) {
+// finds its network functions; the error explains control interfaces that
+// could not be used.
+func inspect(d *gousb.Device) (Info, []Function, error) {
 	d.ControlTimeout = controlTimeout
 	info := descInfo(d.Desc)
 	info.Manufacturer, _ = d.Manufacturer()
@@ -107,28 +107,23 @@ func inspect(d *gousb.Device) (Info, Function, error) {
 	for idx := range len(d.Desc.Configs) {
 		raw, err := rawConfig(d, idx)
 		if err != nil {
-			return info, Function{}, fmt.Errorf("%v: reading configuration %d: %w", info, idx, mapErr(err))
+			return info, nil, fmt.Errorf("reading configuration %d: %w", idx, mapErr(err))
 		}
 		c, err := ParseConfiguration(raw)
 		if err != nil {
-			return info, Function{}, fmt.Errorf("%v: %w", info, err)
+			return info, nil, err
 		}
 		configs = append(configs, c)
 	}
-	fn, err := FindFunction(configs)
-	if err != nil {
-		return info, fn, fmt.Errorf("%v: %w", info, err)
-	}
-	info.Config, info.Control, info.ControlIface, info.DataIface = fn.Config, fn.Control, fn.ControlIface, fn.DataIface
-	info.BulkInMaxPacket, info.BulkOutMaxPacket = fn.BulkIn.MaxPacketSize, fn.BulkOut.MaxPacketSize
-	return info, fn, nil
+	fns, err := FindFunctions(configs)
+	return info, fns, err
 }
 
 // rawConfig reads configuration descriptor idx with GET_DESCRIPTOR, since
 // gousb does not expose the class-specific descriptors (the CDC Union).
 func rawConfig(d *gousb.Device, idx int) ([]byte, error) {
 	head := make([]byte, 9)
-	if _, err := d.Control(0x80, reqGetDescriptor, 0x0200|uint16(idx), 0, head); err != nil {
+	if _, err := d.Control(0x80, requestGetDescriptor, 0x0200|uint16(idx), 0, head); err != nil {
 		return nil, err
 	}
 	total := int(head[2]) | int(head[3])<<8
@@ -136,7 +131,7 @@ func rawConfig(d *gousb.Device, idx int) ([]byte, error) {
 		return nil, fmt.Errorf("wTotalLength %d", total)
 	}
 	raw := make([]byte, total)
-	n, err := d.Control(0x80, reqGetDescriptor, 0x0200|uint16(idx), 0, raw)
+	n, err := d.Control(0x80, requestGetDescriptor, 0x0200|uint16(idx), 0, raw)
 	return raw[:n], err
 }
 
@@ -153,9 +148,12 @@ func (o hostOpener) Open(ctx context.Context) (Transport, error) { return o.h.Op
 // Narrow returns an Opener for the device described by i only.
 func (o hostOpener) Narrow(i Info) Opener { return hostOpener{o.h, Same(i)} }
 
-// Open claims the first RNDIS device that sel selects: it switches the
-// device to its RNDIS configuration, detaches kernel drivers (rndis_host,
-// cdc_ether) and claims the control and data interfaces.
+// Open claims the first tether that sel selects, through the function
+// sel.Protocol asks for: it switches the device to the configuration that
+// holds the function, detaches kernel drivers (rndis_host, cdc_ether,
+// cdc_ncm) and claims the control and data interfaces, the data interface
+// at the setting with the bulk pair for RNDIS and at setting 0 for NCM and
+// ECM (their protocol selects the other with SetAlternate).
 //
 // Each Open scans the bus with a libusb context of its own, which the
 // transport closes: a long-lived context's device list can miss a device
@@ -175,7 +173,7 @@ func open(uctx *gousb.Context, sel Selector) (*gousbTransport, error) {
 	var denied error
 	devs, err := uctx.OpenDevices(func(d *gousb.DeviceDesc) bool {
 		i := descInfo(d)
-		return hasRNDISClass(d) && (sel.VendorID == 0 && sel.ProductID == 0 || sel.VendorID == i.VendorID && sel.ProductID == i.ProductID) &&
+		return hasTetherClass(d) && (sel.VendorID == 0 && sel.ProductID == 0 || sel.VendorID == i.VendorID && sel.ProductID == i.ProductID) &&
 			(sel.Path == "" || sel.Path == i.Path)
 	})
 	if err != nil {
@@ -183,22 +181,25 @@ func open(uctx *gousb.Context, sel Selector) (*gousbTransport, error) {
 	}
 	var chosen *gousb.Device
 	var info Info
-	var fn Function
 	var reasons []error
 	for _, d := range devs {
 		if chosen != nil {
 			d.Close()
 			continue
 		}
-		i, f, err := inspect(d)
-		if err != nil || !sel.Matches(i) {
-			if err != nil {
-				reasons = append(reasons, err)
-			}
+		i, fns, ferr := inspect(d)
+		if !sel.Matches(i) {
 			d.Close()
 			continue
 		}
-		chosen, info, fn = d, i, f
+		fn, err := Choose(fns, sel.Protocol, ferr)
+		if err != nil {
+			reasons = append(reasons, fmt.Errorf("%v: %w", i, err))
+			d.Close()
+			continue
+		}
+		i.Function = fn
+		chosen, info = d, i
 	}
 	if chosen == nil {
 		if denied != nil {
@@ -206,7 +207,7 @@ func open(uctx *gousb.Context, sel Selector) (*gousbTransport, error) {
 		}
 		return nil, fmt.Errorf("%w for %v%s", ErrNoDevice, sel, joinReasons(reasons))
 	}
-	t, err := claim(chosen, info, fn)
+	t, err := claim(chosen, info)
 	if err != nil {
 		chosen.Close()
 		return nil, err
@@ -226,8 +227,8 @@ func joinReasons(errs []error) string {
 // then allocates 2 KiB per URB instead of 32 KiB for a 16 KiB URB: under
 // QEMU, against Linux's RNDIS gadget, that cut the daemon's CPU time per byte
 // by about 30 %. A transfer of an aggregating device, up to the 16 KiB
-// offered in INITIALIZE, spans several URBs (readTransfer); 16 in flight
-// hold two of those.
+// offered in INITIALIZE (or an NCM transfer block), spans several URBs
+// (readTransfer); 16 in flight hold two of those.
 const (
 	rxURBSize  = 2048
 	rxInFlight = 16
@@ -238,22 +239,23 @@ type gousbTransport struct {
 	dev    *gousb.Device
 	cfg    *gousb.Config
 	ctrl   *gousb.Interface
-	data   *gousb.Interface
 	notify *gousb.InEndpoint
-	in     *gousb.InEndpoint
-	out    *gousb.OutEndpoint
 	info   Info
 
-	readMu    sync.Mutex
-	rx        *gousb.ReadStream
-	writeMu   sync.Mutex
-	txBuf     []byte
-	notifyBuf []byte
+	dataMu sync.Mutex // the data interface and its endpoints: SetAlternate against bulk I/O
+	data   *gousb.Interface
+	in     *gousb.InEndpoint // nil at a setting without the bulk pair
+	out    *gousb.OutEndpoint
+	rx     *gousb.ReadStream
 
+	notifyBuf []byte
 	closeOnce sync.Once
 }
 
-func claim(d *gousb.Device, info Info, fn Function) (*gousbTransport, error) {
+var _ Transport = (*gousbTransport)(nil)
+
+func claim(d *gousb.Device, info Info) (*gousbTransport, error) {
+	fn := info.Function
 	if err := d.SetAutoDetach(true); err != nil {
 		return nil, fmt.Errorf("%v: kernel driver auto-detach: %w", info, classify(err, info))
 	}
@@ -269,39 +271,72 @@ func claim(d *gousb.Device, info Info, fn Function) (*gousbTransport, error) {
 	if t.ctrl, err = cfg.Interface(fn.ControlIface, 0); err != nil {
 		return fail(fmt.Sprintf("claiming control interface %d", fn.ControlIface), err)
 	}
-	if t.data, err = cfg.Interface(fn.DataIface, fn.DataAlt); err != nil {
+	alt := fn.DataAlt
+	if fn.Protocol != ProtocolRNDIS {
+		alt = 0
+	}
+	if t.data, err = cfg.Interface(fn.DataIface, alt); err != nil {
 		return fail(fmt.Sprintf("claiming data interface %d", fn.DataIface), err)
 	}
 	if t.notify, err = t.ctrl.InEndpoint(int(fn.Notify.Address & 0x0f)); err != nil {
 		return fail("notification endpoint", err)
 	}
-	if t.in, err = t.data.InEndpoint(int(fn.BulkIn.Address & 0x0f)); err != nil {
-		return fail("bulk IN endpoint", err)
-	}
-	if t.out, err = t.data.OutEndpoint(int(fn.BulkOut.Address & 0x0f)); err != nil {
-		return fail("bulk OUT endpoint", err)
+	if err := t.openBulk(alt); err != nil {
+		return fail("bulk endpoints", err)
 	}
 	return t, nil
 }
 
-func (t *gousbTransport) Info() Info { return t.info }
-
-func (t *gousbTransport) SendCommand(ctx context.Context, msg []byte) error {
-	if _, err := t.dev.Control(0x21, reqSendEncapsulatedCommand, 0, uint16(t.info.ControlIface), msg); err != nil {
-		return fmt.Errorf("%v: SEND_ENCAPSULATED_COMMAND: %w", t.info, mapErr(err))
+// openBulk opens the bulk pair when alt is the setting that has it.
+func (t *gousbTransport) openBulk(alt int) (err error) {
+	t.in, t.out, t.rx = nil, nil, nil
+	fn := t.info.Function
+	if alt != fn.DataAlt {
+		return nil
 	}
-	return ctx.Err()
+	if t.in, err = t.data.InEndpoint(int(fn.BulkIn.Address & 0x0f)); err != nil {
+		return err
+	}
+	t.out, err = t.data.OutEndpoint(int(fn.BulkOut.Address & 0x0f))
+	return err
 }
 
-func (t *gousbTransport) GetResponse(ctx context.Context, buf []byte) (int, error) {
-	n, err := t.dev.Control(0xA1, reqGetEncapsulatedResponse, 0, uint16(t.info.ControlIface), buf)
+func (t *gousbTransport) Info() Info { return t.info }
+
+func (t *gousbTransport) Control(ctx context.Context, s Setup, data []byte) (int, error) {
+	n, err := t.dev.Control(s.RequestType, s.Request, s.Value, s.Index, data)
 	if errors.Is(err, gousb.ErrorPipe) {
-		return 0, nil // the device stalls the request when it has nothing to say
+		return 0, fmt.Errorf("%v: %v: %w", t.info, s, ErrStall)
 	}
 	if err != nil {
-		return 0, fmt.Errorf("%v: GET_ENCAPSULATED_RESPONSE: %w", t.info, mapErr(err))
+		return 0, fmt.Errorf("%v: %v: %w", t.info, s, mapErr(err))
 	}
 	return n, ctx.Err()
+}
+
+// SetAlternate re-claims the data interface at setting alt: gousb selects a
+// setting only when it claims. Auto-detach is off meanwhile, so that libusb
+// does not hand the interface back to the kernel's driver in between.
+func (t *gousbTransport) SetAlternate(ctx context.Context, alt int) error {
+	t.dataMu.Lock()
+	defer t.dataMu.Unlock()
+	if t.rx != nil {
+		t.rx.Close()
+	}
+	fn := t.info.Function
+	if err := t.dev.SetAutoDetach(false); err != nil {
+		return fmt.Errorf("%v: %w", t.info, classify(err, t.info))
+	}
+	defer t.dev.SetAutoDetach(true)
+	t.data.Close()
+	var err error
+	if t.data, err = t.cfg.Interface(fn.DataIface, alt); err != nil {
+		return fmt.Errorf("%v: data interface %d alternate setting %d: %w", t.info, fn.DataIface, alt, classify(err, t.info))
+	}
+	if err := t.openBulk(alt); err != nil {
+		return fmt.Errorf("%v: bulk endpoints at alternate setting %d: %w", t.info, alt, classify(err, t.info))
+	}
+	return ctx.Err()
 }
 
 func (t *gousbTransport) WaitNotification(ctx context.Context) ([]byte, error) {
@@ -319,9 +354,16 @@ func (t *gousbTransport) WaitNotification(ctx context.Context) ([]byte, error) {
 	}
 }
 
-func (t *gousbTransport) ReadBulk(ctx context.Context, buf []byte) (int, error) {
-	t.readMu.Lock()
-	defer t.readMu.Unlock()
+var errNoBulk = errors.New("the data interface is at a setting without bulk endpoints")
+
+// ReadBulk reads one transfer: gousb hands over URBs one at a time, so
+// there is never a second one known to have completed.
+func (t *gousbTransport) ReadBulk(ctx context.Context, buf []byte, sizes []int) (int, error) {
+	t.dataMu.Lock()
+	defer t.dataMu.Unlock()
+	if t.in == nil {
+		return 0, fmt.Errorf("%v: bulk IN: %w", t.info, errNoBulk)
+	}
 	if t.rx == nil {
 		rx, err := t.in.NewStream(rxURBSize, rxInFlight)
 		if err != nil {
@@ -335,9 +377,14 @@ func (t *gousbTransport) ReadBulk(ctx context.Context, buf []byte) (int, error) 
 		if ctx.Err() != nil {
 			return 0, ctx.Err()
 		}
+		if errors.Is(err, gousb.TransferStall) {
+			t.clearHalt(t.info.Function.BulkIn)
+			return 0, fmt.Errorf("%v: bulk IN: %w", t.info, ErrStall)
+		}
 		return 0, fmt.Errorf("%v: bulk IN: %w", t.info, mapErr(err))
 	}
-	return n, nil
+	sizes[0] = n
+	return 1, nil
 }
 
 // WriteBulk sends one transfer and waits for it: gousb's WriteStream, the
@@ -345,17 +392,22 @@ func (t *gousbTransport) ReadBulk(ctx context.Context, buf []byte) (int, error) 
 // whole buffer whatever the length written (seen against Linux's gadget:
 // 64 KiB transfers, rejected as overruns), so OUT transfers go one at a
 // time. The link packs the next transfer while this one is on the bus.
+// Bulk OUT has its own lock in libusb; only SetAlternate excludes it here.
 func (t *gousbTransport) WriteBulk(ctx context.Context, p []byte) error {
-	t.writeMu.Lock()
-	defer t.writeMu.Unlock()
-	if ShortPacketPad(len(p), t.info.BulkOutMaxPacket) > 0 {
-		t.txBuf = append(append(t.txBuf[:0], p...), 0)
-		p = t.txBuf
+	t.dataMu.Lock()
+	out := t.out
+	t.dataMu.Unlock()
+	if out == nil {
+		return fmt.Errorf("%v: bulk OUT: %w", t.info, errNoBulk)
 	}
-	n, err := t.out.WriteContext(ctx, p)
+	n, err := out.WriteContext(ctx, p)
 	if err != nil {
 		if ctx.Err() != nil {
 			return ctx.Err()
+		}
+		if errors.Is(err, gousb.TransferStall) {
+			t.clearHalt(t.info.Function.BulkOut)
+			return fmt.Errorf("%v: bulk OUT: %w", t.info, ErrStall)
 		}
 		return fmt.Errorf("%v: bulk OUT: %w", t.info, mapErr(err))
 	}
@@ -365,22 +417,25 @@ func (t *gousbTransport) WriteBulk(ctx context.Context, p []byte) error {
 	return nil
 }
 
+// clearHalt sends CLEAR_FEATURE(ENDPOINT_HALT): gousb has no clear-halt call.
+func (t *gousbTransport) clearHalt(ep Endpoint) {
+	t.dev.Control(0x02, requestClearFeature, featureEndpointHalt, uint16(ep.Address), nil)
+}
+
 func (t *gousbTransport) Close() error {
 	t.closeOnce.Do(t.release)
 	return nil
 }
 
 func (t *gousbTransport) release() {
-	t.readMu.Lock()
+	t.dataMu.Lock()
 	if t.rx != nil {
 		t.rx.Close()
 	}
-	t.readMu.Unlock()
-	t.writeMu.Lock() // no write in progress
-	t.writeMu.Unlock()
 	if t.data != nil {
 		t.data.Close()
 	}
+	t.dataMu.Unlock()
 	if t.ctrl != nil {
 		t.ctrl.Close()
 	}

@@ -13,11 +13,11 @@ var errNoCgo = errors.New("usb: built without cgo: real devices need libusb (bui
 // Host is unavailable without cgo.
 type Host struct{}
 
-// Candidate is one RNDIS device on the bus.
+// Candidate is one USB tether on the bus.
 type Candidate struct {
 	Info
-	Function Function
-	OpenErr  error
+	Functions []Function
+	OpenErr   error
 }
 
 // NewHost fails without cgo.

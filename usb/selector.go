@@ -6,15 +6,18 @@ import (
 	"strings"
 )
 
-// Selector says which device to use. The zero Selector matches any RNDIS
-// device.
+// Selector says which device to use, and through which of its network
+// functions. The zero Selector matches any tether, through the function
+// Preference ranks first.
 type Selector struct {
-	VendorID, ProductID uint16 // both zero: any
-	Serial              string // "": any
-	Path                string // "bus-port.port", as Linux names it in sysfs; "": any
+	VendorID, ProductID uint16   // both zero: any
+	Serial              string   // "": any
+	Path                string   // "bus-port.port", as Linux names it in sysfs; "": any
+	Protocol            Protocol // "" or ProtocolAuto: the device's best; else only this protocol
 }
 
-// ParseSelector reads "auto", "VID:PID" (hex), "serial=XYZ" or "path=1-2.3".
+// ParseSelector reads "auto", "VID:PID" (hex), "serial=XYZ" or "path=1-2.3";
+// the protocol is set apart.
 func ParseSelector(s string) (Selector, error) {
 	switch {
 	case s == "" || s == "auto":
@@ -71,7 +74,8 @@ func (s Selector) Matches(i Info) bool {
 }
 
 // Same returns a selector for the device described by i after it comes
-// back: by serial number when it has one, else by the port it was in.
+// back: by serial number when it has one, else by the port it was in. The
+// protocol is left to the caller: a phone may come back offering another.
 func Same(i Info) Selector {
 	if i.Serial != "" {
 		return Selector{VendorID: i.VendorID, ProductID: i.ProductID, Serial: i.Serial}

@@ -6,31 +6,91 @@ import (
 	"fmt"
 )
 
-// Transport is one RNDIS function as its host sees it. Methods of different
-// pipes may be called concurrently; each pipe has one caller at a time.
+// Transport is one USB network function (RNDIS, CDC-NCM or CDC-ECM) claimed
+// on a device: the default control pipe, the notification endpoint of the
+// function's control interface, and the bulk pair of its data interface. It
+// moves bytes and knows nothing of the protocol spoken over them. Methods of
+// different pipes may be called concurrently; each pipe has one caller at a
+// time.
 type Transport interface {
-	// SendCommand sends one RNDIS control message (CDC SEND_ENCAPSULATED_COMMAND).
-	SendCommand(ctx context.Context, msg []byte) error
-	// GetResponse reads one RNDIS control message (CDC GET_ENCAPSULATED_RESPONSE)
-	// into buf, which should hold at least ResponseBufferSize bytes. It
-	// returns 0 when no response is pending.
-	GetResponse(ctx context.Context, buf []byte) (int, error)
-	// WaitNotification blocks until the device signals on its interrupt
-	// endpoint (RESPONSE_AVAILABLE) and returns the notification's bytes.
+	// Control makes a control transfer on the default pipe. For a request
+	// with RequestType bit 7 set (device to host) data receives up to
+	// len(data) bytes; otherwise data is sent. It returns the bytes moved. A
+	// request the device stalls fails with an error wrapping ErrStall.
+	Control(ctx context.Context, s Setup, data []byte) (int, error)
+	// SetAlternate selects alternate setting alt of the data interface.
+	// CDC-NCM and CDC-ECM move data only at the setting that has the bulk
+	// endpoints (Info().Function.DataAlt) and stop at 0; bulk I/O is valid
+	// only at the setting with the bulk endpoints.
+	SetAlternate(ctx context.Context, alt int) error
+	// WaitNotification waits for one interrupt-IN transfer of the control
+	// interface and returns its bytes, valid until the next call.
 	WaitNotification(ctx context.Context) ([]byte, error)
-	// ReadBulk reads one bulk-IN transfer into buf, which must hold the
-	// largest transfer the device may send. Several transfers are kept in
-	// flight behind it.
-	ReadBulk(ctx context.Context, buf []byte) (int, error)
-	// WriteBulk sends p as one bulk-OUT transfer, applying the short-packet
-	// rule. It may return before the transfer completes (several are kept in
-	// flight) and blocks while all are busy; p may be reused on return.
+	// ReadBulk waits for at least one bulk-IN transfer, then copies it and
+	// each further transfer that has already completed and fits into buf,
+	// back to back; sizes[i] receives the length of the i-th. It returns how
+	// many transfers it copied: at least one when err is nil, at most
+	// len(sizes). buf must hold the largest transfer the device may send.
+	ReadBulk(ctx context.Context, buf []byte, sizes []int) (int, error)
+	// WriteBulk sends p as one bulk-OUT transfer, exactly as given: the
+	// protocol applies the short-packet rule itself. It may return before
+	// the transfer completes and blocks while all of the transport's
+	// transfers are in flight; p may be reused on return. The failure of an
+	// earlier transfer may be reported by a later call.
 	WriteBulk(ctx context.Context, p []byte) error
-	// Info describes the device.
+	// Info describes the device and its function.
 	Info() Info
-	// Close releases the interfaces and the device. It does not send HALT.
+	// Close releases the interfaces and the device. It sends nothing to the
+	// function (no RNDIS HALT, no alternate setting 0).
 	Close() error
 }
+
+// Setup is the setup packet of a control transfer, without wLength (the
+// length of the data buffer).
+type Setup struct {
+	RequestType uint8 // bmRequestType
+	Request     uint8 // bRequest
+	Value       uint16
+	Index       uint16
+}
+
+// In reports whether the request moves data from the device to the host.
+func (s Setup) In() bool { return s.RequestType&0x80 != 0 }
+
+func (s Setup) String() string {
+	return fmt.Sprintf("control request %#02x/%#02x value %#04x index %d", s.RequestType, s.Request, s.Value, s.Index)
+}
+
+// bmRequestType values of the class requests a host sends to an interface.
+const (
+	classOut = 0x21 // host to device, class, interface
+	classIn  = 0xA1 // device to host, class, interface
+)
+
+// ClassOut is a class request sending data to the interface iface.
+func ClassOut(request uint8, value uint16, iface int) Setup {
+	return Setup{RequestType: classOut, Request: request, Value: value, Index: uint16(iface)}
+}
+
+// ClassIn is a class request reading data from the interface iface.
+func ClassIn(request uint8, value uint16, iface int) Setup {
+	return Setup{RequestType: classIn, Request: request, Value: value, Index: uint16(iface)}
+}
+
+// CDC class requests that every protocol here uses.
+const (
+	RequestSendEncapsulatedCommand = 0x00 // RNDIS control messages, host to device
+	RequestGetEncapsulatedResponse = 0x01 // RNDIS control messages, device to host
+	RequestSetEthernetPacketFilter = 0x43 // CDC-ECM and CDC-NCM
+)
+
+// Standard requests.
+const (
+	requestClearFeature  = 0x01
+	requestGetDescriptor = 0x06
+	descriptorString     = 0x03
+	featureEndpointHalt  = 0
+)
 
 // Opener opens a device: the one a Selector names, or the same device again
 // after it was unplugged.
@@ -44,11 +104,7 @@ type Narrower interface {
 	Narrow(Info) Opener
 }
 
-// ResponseBufferSize is the size of the buffer for a control response: the
-// spec requires a host to accept 1024 bytes; Linux uses 1025.
-const ResponseBufferSize = 1025
-
-// Info identifies a device and the endpoints of its RNDIS function.
+// Info identifies a device and the function the transport claimed.
 type Info struct {
 	Bus          int
 	Address      int
@@ -59,13 +115,7 @@ type Info struct {
 	Product      string
 	Serial       string
 	Speed        string
-	Config       int   // the configuration value of the RNDIS function
-	Control      Class // class triple of the control interface
-	ControlIface int
-	DataIface    int
-
-	BulkInMaxPacket  int // wMaxPacketSize of the bulk-IN endpoint
-	BulkOutMaxPacket int // wMaxPacketSize of the bulk-OUT endpoint, for the short-packet rule
+	Function     Function
 }
 
 // ID returns "vvvv:pppp".
@@ -91,18 +141,26 @@ func (c Class) String() string { return fmt.Sprintf("%02x/%02x/%02x", c.Class, c
 var (
 	// ErrDeviceGone: the device was unplugged or reset; it may come back.
 	ErrDeviceGone = errors.New("usb: device gone")
-	// ErrNoDevice: no RNDIS device matches the selection.
-	ErrNoDevice = errors.New("usb: no RNDIS device found")
+	// ErrNoDevice: no USB tether matches the selection.
+	ErrNoDevice = errors.New("usb: no USB tether found")
 	// ErrPermission: the device node cannot be opened by this user.
 	ErrPermission = errors.New("usb: permission denied")
 	// ErrBusy: another driver or program holds the interface.
 	ErrBusy = errors.New("usb: device busy")
+	// ErrStall: the device stalled the request or the endpoint (a control
+	// request it does not support, or a bulk endpoint the transport has
+	// cleared again).
+	ErrStall = errors.New("usb: stalled")
 )
+
+// ResponseBufferSize is the size of a buffer for one RNDIS control response:
+// the spec requires a host to accept 1024 bytes; Linux uses 1025.
+const ResponseBufferSize = 1025
 
 // ShortPacketPad returns how many zero bytes to append to a bulk-OUT transfer
 // of n bytes: one when n is a multiple of the endpoint's wMaxPacketSize, so
-// that the device sees a short packet end the transfer (RNDIS hosts send no
-// zero-length packets).
+// that the device sees a short packet end the transfer, as Linux's usbnet
+// does for devices that take no zero-length packets.
 func ShortPacketPad(n, maxPacket int) int {
 	if maxPacket > 0 && n > 0 && n%maxPacket == 0 {
 		return 1

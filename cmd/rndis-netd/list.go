@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
@@ -13,6 +14,18 @@ import (
 // udevRule is what examples/70-rndis-netd.rules installs.
 const udevRule = `# /etc/udev/rules.d/70-rndis-netd.rules: let the plugdev group (and the user at the seat) use RNDIS devices
 SUBSYSTEM=="usb", ENV{DEVTYPE}=="usb_device", ENV{ID_USB_INTERFACES}=="*:0202ff:*|*:e00103:*|*:ef0401:*|*:ef0101:*", MODE="0660", GROUP="plugdev", TAG+="uaccess"`
+
+// protocols names the functions a device offers, "ncm 02/0d/00, rndis 02/02/ff".
+func protocols(fns []usb.Function) string {
+	if len(fns) == 0 {
+		return "-"
+	}
+	var names []string
+	for _, f := range fns {
+		names = append(names, fmt.Sprintf("%s %v", f.Protocol, f.Control))
+	}
+	return strings.Join(names, ", ")
+}
 
 func listCommand() *cobra.Command {
 	return &cobra.Command{
@@ -34,7 +47,7 @@ func listCommand() *cobra.Command {
 				return nil
 			}
 			w := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(w, "PATH\tID\tMANUFACTURER\tPRODUCT\tSERIAL\tINTERFACE\tACCESS")
+			fmt.Fprintln(w, "PATH\tID\tMANUFACTURER\tPRODUCT\tSERIAL\tPROTOCOLS\tACCESS")
 			denied := false
 			for _, c := range found {
 				access := "ok"
@@ -42,7 +55,7 @@ func listCommand() *cobra.Command {
 					access = c.OpenErr.Error()
 					denied = denied || errors.Is(c.OpenErr, usb.ErrPermission)
 				}
-				fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%v\t%s\n", c.Path, c.ID(), c.Manufacturer, c.Product, c.Serial, c.Control, access)
+				fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", c.Path, c.ID(), c.Manufacturer, c.Product, c.Serial, protocols(c.Functions), access)
 			}
 			w.Flush()
 			if denied {

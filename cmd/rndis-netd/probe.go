@@ -39,7 +39,7 @@ func probeCommand(configPath *string) *cobra.Command {
 				media = "disconnected"
 			}
 			fmt.Fprintf(out, "device:                   %v\n", i.USB)
-			fmt.Fprintf(out, "interface:                %v (control %d, data %d, configuration %d)\n", i.USB.Control, i.USB.ControlIface, i.USB.DataIface, i.USB.Config)
+			fmt.Fprintf(out, "function:                 %v\n", i.USB.Function)
 			fmt.Fprintf(out, "rndis version:            %s\n", i.Version)
 			fmt.Fprintf(out, "max transfer size:        %d\n", i.Limits.MaxTransferSize)
 			fmt.Fprintf(out, "max packets per transfer: %d\n", i.Limits.MaxPacketsPerTransfer)

@@ -15,8 +15,18 @@ import (
 // stack has queued into buf, as many as are waiting and fit its limits and
 // the host's, waiting for the first. Frames queued before a HALT or RESET
 // were dropped with the phone's queue, as the spec says of outstanding
-// packets.
-func (c *conn) ReadBulk(ctx context.Context, buf []byte) (int, error) {
+// packets. One transfer per call: the phone builds it when asked, so no
+// other has completed.
+func (c *conn) ReadBulk(ctx context.Context, buf []byte, sizes []int) (int, error) {
+	n, err := c.readTransfer(ctx, buf)
+	if err != nil {
+		return 0, err
+	}
+	sizes[0] = n
+	return 1, nil
+}
+
+func (c *conn) readTransfer(ctx context.Context, buf []byte) (int, error) {
 	for {
 		if err := c.gone(); err != nil {
 			return 0, err

@@ -146,6 +146,8 @@ type hostileTransport struct {
 	h *Hostile
 }
 
+var _ usb.Transport = (*hostileTransport)(nil)
+
 // WaitNotification passes the device's notifications through; while
 // control or notify faults are enabled, a quiet device also announces
 // (spurious or garbage) notifications, so that the host keeps reading.
@@ -189,9 +191,13 @@ func (h *Hostile) randomBytes(n int) []byte {
 	return b
 }
 
-// GetResponse returns a fault before the genuine responses, or a genuine
-// response damaged or withheld.
-func (t *hostileTransport) GetResponse(ctx context.Context, buf []byte) (int, error) {
+// Control passes requests through, but for GET_ENCAPSULATED_RESPONSE: it
+// returns a fault before the genuine responses, or a genuine response
+// damaged or withheld.
+func (t *hostileTransport) Control(ctx context.Context, s usb.Setup, buf []byte) (int, error) {
+	if s.Request != usb.RequestGetEncapsulatedResponse || !s.In() {
+		return t.Transport.Control(ctx, s, buf)
+	}
 	h := t.h
 	h.mu.Lock()
 	f := h.draw(h.control, hostileRate)
@@ -203,7 +209,7 @@ func (t *hostileTransport) GetResponse(ctx context.Context, buf []byte) (int, er
 	}
 	replace := len(h.replace) > 0
 	h.mu.Unlock()
-	n, err := t.Transport.GetResponse(ctx, buf)
+	n, err := t.Transport.Control(ctx, s, buf)
 	if err != nil || n == 0 || !replace {
 		return n, err
 	}
@@ -310,18 +316,19 @@ func (h *Hostile) damage(buf []byte, n int) int {
 }
 
 // ReadBulk returns a faulty transfer before the genuine ones.
-func (t *hostileTransport) ReadBulk(ctx context.Context, buf []byte) (int, error) {
+func (t *hostileTransport) ReadBulk(ctx context.Context, buf []byte, sizes []int) (int, error) {
 	h := t.h
 	h.mu.Lock()
 	f := h.draw(h.bulk, hostileRate)
 	if f == "" {
 		h.mu.Unlock()
-		return t.Transport.ReadBulk(ctx, buf)
+		return t.Transport.ReadBulk(ctx, buf, sizes)
 	}
 	b := h.bulkFault(f)
 	h.count(f)
 	h.mu.Unlock()
-	return copy(buf, b), nil
+	sizes[0] = copy(buf, b)
+	return 1, nil
 }
 
 func (h *Hostile) bulkFault(f Fault) []byte {

@@ -46,10 +46,32 @@ func request(t *testing.T, tr usb.Transport, m rndis.Message) rndis.Message {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	if err := tr.SendCommand(ctx, rndis.Marshal(m)); err != nil {
+	if err := sendCommand(ctx, tr, m); err != nil {
 		t.Fatal(err)
 	}
 	return response(t, tr)
+}
+
+// sendCommand sends an RNDIS control message as a host does.
+func sendCommand(ctx context.Context, tr usb.Transport, m rndis.Message) error {
+	_, err := tr.Control(ctx, usb.ClassOut(usb.RequestSendEncapsulatedCommand, 0, 0), rndis.Marshal(m))
+	return err
+}
+
+// getResponse reads a control response; 0 when the phone stalls for having none.
+func getResponse(tr usb.Transport, ctx context.Context, buf []byte) (int, error) {
+	n, err := tr.Control(ctx, usb.ClassIn(usb.RequestGetEncapsulatedResponse, 0, 0), buf)
+	if errors.Is(err, usb.ErrStall) {
+		return 0, nil
+	}
+	return n, err
+}
+
+// readBulk reads one bulk-IN transfer.
+func readBulk(tr usb.Transport, ctx context.Context, buf []byte) (int, error) {
+	var sizes [1]int
+	_, err := tr.ReadBulk(ctx, buf, sizes[:])
+	return sizes[0], err
 }
 
 func response(t *testing.T, tr usb.Transport) rndis.Message {
@@ -61,7 +83,7 @@ func response(t *testing.T, tr usb.Transport) rndis.Message {
 		t.Fatalf("WaitNotification = %x, %v", n, err)
 	}
 	buf := make([]byte, usb.ResponseBufferSize)
-	got, err := tr.GetResponse(ctx, buf)
+	got, err := getResponse(tr, ctx, buf)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -136,11 +158,11 @@ func TestDeviceHaltArrivesAsTwelveByteMessage(t *testing.T) {
 func TestHostHaltIsRecordedAndUnanswered(t *testing.T) {
 	p, tr := newPhone(t, LinuxGadget())
 	initialize(t, tr)
-	tr.SendCommand(context.Background(), rndis.Marshal(rndis.Halt{RequestID: 7}))
+	sendCommand(context.Background(), tr, rndis.Halt{RequestID: 7})
 	if got := p.Stats().HostHalts; got != 1 {
 		t.Errorf("HostHalts = %d", got)
 	}
-	if n, _ := tr.GetResponse(context.Background(), make([]byte, 1025)); n != 0 {
+	if n, _ := getResponse(tr, context.Background(), make([]byte, 1025)); n != 0 {
 		t.Errorf("HALT was answered with %d bytes", n)
 	}
 }
@@ -156,7 +178,7 @@ func TestKeepAliveBothWays(t *testing.T) {
 	if !ok {
 		t.Fatal("no device KEEPALIVE")
 	}
-	tr.SendCommand(context.Background(), rndis.Marshal(rndis.KeepAliveComplete{RequestID: ka.RequestID}))
+	sendCommand(context.Background(), tr, rndis.KeepAliveComplete{RequestID: ka.RequestID})
 	if p.Stats().KeepAliveCompletes != 1 {
 		t.Error("KEEPALIVE_CMPLT not recorded")
 	}
@@ -166,10 +188,10 @@ func TestUnplugAndReplug(t *testing.T) {
 	p, tr := newPhone(t, LinuxGadget())
 	initialize(t, tr)
 	p.Unplug()
-	if err := tr.SendCommand(context.Background(), rndis.Marshal(rndis.KeepAlive{})); !errors.Is(err, usb.ErrDeviceGone) {
-		t.Errorf("SendCommand after unplug = %v, want ErrDeviceGone", err)
+	if err := sendCommand(context.Background(), tr, rndis.KeepAlive{}); !errors.Is(err, usb.ErrDeviceGone) {
+		t.Errorf("SEND_ENCAPSULATED_COMMAND after unplug = %v, want ErrDeviceGone", err)
 	}
-	if _, err := tr.ReadBulk(context.Background(), make([]byte, 16384)); !errors.Is(err, usb.ErrDeviceGone) {
+	if _, err := readBulk(tr, context.Background(), make([]byte, 16384)); !errors.Is(err, usb.ErrDeviceGone) {
 		t.Errorf("ReadBulk after unplug = %v, want ErrDeviceGone", err)
 	}
 	if _, err := p.Open(context.Background()); !errors.Is(err, usb.ErrNoDevice) {
@@ -208,7 +230,7 @@ func TestPhoneAnswersARPThroughTheBulkPipes(t *testing.T) {
 		t.Fatal(err)
 	}
 	buf := make([]byte, 16384)
-	n, err := tr.ReadBulk(ctx, buf)
+	n, err := readBulk(tr, ctx, buf)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -252,7 +274,7 @@ func TestQualcommPhoneAggregatesToTheHost(t *testing.T) {
 	buf := make([]byte, 16384)
 	frames := 0
 	for frames < 25 {
-		n, err := tr.ReadBulk(ctx, buf)
+		n, err := readBulk(tr, ctx, buf)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -295,7 +317,7 @@ func TestHaltDiscardsTransfersInFlight(t *testing.T) {
 	copy(header.ARP(fresh[header.EthernetMinimumSize:]).ProtocolAddressSender(), sender)
 	tr.WriteBulk(ctx, rndis.Marshal(rndis.Packet{Data: fresh}))
 	buf := make([]byte, 16384)
-	n, err := tr.ReadBulk(ctx, buf)
+	n, err := readBulk(tr, ctx, buf)
 	if err != nil {
 		t.Fatal(err)
 	}
