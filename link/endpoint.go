@@ -1,7 +1,6 @@
 package link
 
 import (
-	"errors"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -11,14 +10,12 @@ import (
 	"gvisor.dev/gvisor/pkg/tcpip/stack"
 
 	"github.com/rndis-netd/rndis-netd/internal/framebuf"
-	"github.com/rndis-netd/rndis-netd/rndis"
-	"github.com/rndis-netd/rndis-netd/usb"
 )
 
 // rxBufferSize holds the largest bulk-IN transfer, the 16 KiB the host
-// offers in INITIALIZE and the short-packet rule's extra byte, and the
-// batch of transfers a transport hands over at once (rxBatch at most): ten
-// of a device that sends one frame per transfer.
+// offers in INITIALIZE (and NCM's input size) with the short-packet rule's
+// extra byte, and the batch of transfers a transport hands over at once
+// (rxBatch at most): ten of a device that sends one frame per transfer.
 const (
 	rxBufferSize = hostMaxTransferSize + 512
 	rxBatch      = 16
@@ -28,13 +25,15 @@ const (
 const maxRxErrors = 20
 
 // endpoint is the raw link endpoint of the NIC (frames with their Ethernet
-// header); LinkEndpoint wraps it in gVisor's ethernet endpoint.
+// header); LinkEndpoint wraps it in gVisor's ethernet endpoint. It is the
+// same for every protocol: the session's function says how frames travel.
 type endpoint struct {
 	l          *Link
 	dispatcher atomic.Pointer[stack.NetworkDispatcher]
 	mtu        atomic.Uint32 // frame MTU: IP MTU + Ethernet header
-	limits     atomic.Pointer[rndis.PacketLimits]
 	mu         sync.Mutex
+	deviceMTU  int // IP MTU of the device's last start, capped by Options.MTU
+	mtuCap     int // IP MTU the stack asked for (SetMTU), 0 for none
 	mac        tcpip.LinkAddress
 	onClose    func()
 	txq        chan *stack.PacketBuffer
@@ -46,35 +45,55 @@ func newEndpoint(l *Link) *endpoint {
 	return &endpoint{l: l, txq: make(chan *stack.PacketBuffer, l.opts.TxQueue)}
 }
 
+// configure takes what a start of the function negotiated.
 func (e *endpoint) configure(info DeviceInfo) {
-	mtu := info.MTU
-	if cap := e.l.opts.MTU; cap > 0 && cap < mtu {
-		mtu = cap
-	}
-	e.mtu.Store(uint32(mtu + header.EthernetMinimumSize))
-	limits := info.Limits
-	e.limits.Store(&limits)
 	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.deviceMTU = info.MTU
+	if c := e.l.opts.MTU; c > 0 && c < e.deviceMTU {
+		e.deviceMTU = c
+	}
+	e.setMTULocked()
 	e.mac = tcpip.LinkAddress(info.MAC)
-	e.mu.Unlock()
 }
 
-func (e *endpoint) MTU() uint32       { return e.mtu.Load() }
-func (e *endpoint) SetMTU(mtu uint32) {} // the device decides
-func (e *endpoint) MaxHeaderLength() uint16 {
-	return 0
+func (e *endpoint) setMTULocked() {
+	mtu := e.deviceMTU
+	if e.mtuCap > 0 && e.mtuCap < mtu {
+		mtu = e.mtuCap
+	}
+	e.mtu.Store(uint32(mtu + header.EthernetMinimumSize))
 }
+
+func (e *endpoint) MTU() uint32 { return e.mtu.Load() }
+
+// SetMTU caps the IP MTU below what the device allows (a DHCP lease's
+// interface MTU, through Stack.SetNICMTU), across later starts of the
+// function; it never raises it above the device's. gVisor's ethernet
+// endpoint passes the IP MTU down unchanged, while MTU reports the frame's.
+func (e *endpoint) SetMTU(mtu uint32) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.mtuCap = int(mtu)
+	e.setMTULocked()
+}
+
+func (e *endpoint) MaxHeaderLength() uint16 { return 0 }
+
 func (e *endpoint) LinkAddress() tcpip.LinkAddress {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	return e.mac
 }
+
 func (e *endpoint) SetLinkAddress(addr tcpip.LinkAddress) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	e.mac = addr
 }
+
 func (e *endpoint) Capabilities() stack.LinkEndpointCapabilities { return 0 }
+
 func (e *endpoint) Attach(d stack.NetworkDispatcher) {
 	if d == nil {
 		e.dispatcher.Store(nil)
@@ -82,11 +101,13 @@ func (e *endpoint) Attach(d stack.NetworkDispatcher) {
 	}
 	e.dispatcher.Store(&d)
 }
+
 func (e *endpoint) IsAttached() bool                        { return e.dispatcher.Load() != nil }
 func (e *endpoint) Wait()                                   {}
 func (e *endpoint) ARPHardwareType() header.ARPHardwareType { return header.ARPHardwareNone }
 func (e *endpoint) AddHeader(*stack.PacketBuffer)           {}
 func (e *endpoint) ParseHeader(*stack.PacketBuffer) bool    { return true }
+
 func (e *endpoint) SetOnCloseAction(fn func()) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -104,10 +125,13 @@ func (e *endpoint) Close() {
 	}
 }
 
-// WritePackets queues frames for bulk OUT. While the queue is full it waits
-// (back-pressure); while the link is down it drops and counts.
+// WritePackets queues frames for bulk OUT and never blocks: gVisor calls it
+// from the receive path too (ARP, NDP and ICMP replies are written from
+// inside DeliverNetworkPacket), so waiting here for a slow bulk OUT would
+// stall bulk IN. A frame that finds the queue full is dropped and counted,
+// as gVisor's own endpoints drop; TCP sends it again. While the link is
+// down every frame is dropped and counted.
 func (e *endpoint) WritePackets(pkts stack.PacketBufferList) (int, tcpip.Error) {
-	gate := e.l.gateChan()
 	n := 0
 	for _, pkt := range pkts.AsSlice() {
 		n++
@@ -118,9 +142,9 @@ func (e *endpoint) WritePackets(pkts stack.PacketBufferList) (int, tcpip.Error) 
 		pkt.IncRef()
 		select {
 		case e.txq <- pkt:
-		case <-gate:
+		default:
 			pkt.DecRef()
-			e.l.stats.txLinkDown.Add(1)
+			e.l.stats.txQueueFull.Add(1)
 		}
 	}
 	return n, nil
@@ -139,11 +163,11 @@ func (e *endpoint) discardQueued() {
 	}
 }
 
-// transmit packs queued frames into bulk-OUT transfers within the device's
-// limits: as many as are waiting and fit.
+// transmit packs queued frames into bulk-OUT transfers within the
+// function's limits: as many as are waiting and fit.
 func (e *endpoint) transmit(s *session) {
-	var w *rndis.PacketWriter
-	var limits rndis.PacketLimits
+	var w frameWriter
+	var current framing
 	var held *stack.PacketBuffer // the frame that did not fit the last transfer
 	defer func() {
 		if held != nil {
@@ -158,69 +182,77 @@ func (e *endpoint) transmit(s *session) {
 				return
 			}
 		}
-		if l := e.limits.Load(); w == nil || *l != limits {
-			limits = *l
-			w = rndis.NewPacketWriter(make([]byte, 0, limits.MaxTransferSize+1), limits)
+		if f := s.fn.framing(); w == nil || f != current {
+			current, w = f, f.newWriter()
 		}
-		w.Reset()
+		w.reset()
+		bytes := 0
 		for held != nil {
-			if !e.add(w, held) {
+			n, ok := e.add(w, held)
+			if !ok {
 				break // full: held starts the next transfer
 			}
+			bytes += n
 			select {
 			case held = <-e.txq:
 			default:
 				held = nil
 			}
 		}
-		e.flush(s, w)
+		e.flush(s, w, bytes)
 	}
 }
 
-// add copies pkt into the transfer; false means the transfer is full and
-// pkt is still the caller's.
-func (e *endpoint) add(w *rndis.PacketWriter, pkt *stack.PacketBuffer) bool {
-	size := pkt.Size()
-	dst, ok, err := w.Reserve(size)
+// add copies pkt into the transfer and returns the bytes it added; false
+// means the transfer is full and pkt is still the caller's.
+func (e *endpoint) add(w frameWriter, pkt *stack.PacketBuffer) (int, bool) {
+	dst, ok, err := w.reserve(pkt.Size())
 	if err != nil {
 		e.l.stats.txTooLarge.Add(1)
 		pkt.DecRef()
-		return true
+		return 0, true
 	}
 	if !ok {
-		return false
+		return 0, false
 	}
 	framebuf.CopyTo(dst, pkt)
 	pkt.DecRef()
 	if c := e.l.opts.Capture; c != nil {
 		c.WriteFrame(time.Now(), dst)
 	}
-	return true
+	return len(dst), true
 }
 
-func (e *endpoint) flush(s *session, w *rndis.PacketWriter) {
-	if w.Count() == 0 {
+// flush sends the transfer w holds, of frame bytes in all.
+func (e *endpoint) flush(s *session, w frameWriter, bytes int) {
+	frames := w.count()
+	if frames == 0 {
 		return
 	}
 	if !e.l.isUp() {
-		e.l.stats.txLinkDown.Add(uint64(w.Count()))
+		e.l.stats.txLinkDown.Add(uint64(frames))
 		return
 	}
-	transfer := w.Bytes()
-	if usb.ShortPacketPad(len(transfer), s.t.Info().Function.BulkOut.MaxPacketSize) > 0 {
-		transfer = append(transfer, 0) // within the writer's buffer, which has room for it
-	}
-	if err := s.t.WriteBulk(s.ctx, transfer); err != nil {
-		e.l.stats.txErrors.Add(uint64(w.Count()))
-		if errors.Is(err, usb.ErrDeviceGone) {
+	if err := s.t.WriteBulk(s.ctx, w.transfer()); err != nil {
+		e.l.stats.txErrors.Add(uint64(frames))
+		e.countStall(err)
+		if isGone(err) {
 			s.raise(CauseDeviceGone, err)
 		}
 		return
 	}
 	e.l.stats.txTransfers.Add(1)
-	e.l.stats.txBatches[batchBucket(w.Count())].Add(1)
-	e.l.stats.txFrames.Add(uint64(w.Count()))
-	e.l.stats.txBytes.Add(uint64(len(w.Bytes()) - w.Count()*rndis.PacketHeaderSize))
+	e.l.stats.txBatches[batchBucket(frames)].Add(1)
+	e.l.stats.txFrames.Add(uint64(frames))
+	e.l.stats.txBytes.Add(uint64(bytes))
+}
+
+// countStall counts a bulk endpoint the device stalled (and the transport
+// cleared) as a fault of the device's.
+func (e *endpoint) countStall(err error) {
+	if isStall(err) {
+		e.l.stats.stalls.Add(1)
+	}
 }
 
 // receive reads bulk-IN transfers into the free space of a slab and hands
@@ -229,8 +261,10 @@ func (e *endpoint) flush(s *session, w *rndis.PacketWriter) {
 func (e *endpoint) receive(s *session) {
 	var rx framebuf.Receiver
 	defer rx.Release()
-	errs := 0
+	var r frameReader
+	var current framing
 	var sizes [rxBatch]int
+	errs := 0
 	for {
 		buf := rx.Space(rxBufferSize)[:rxBufferSize]
 		n, err := s.t.ReadBulk(s.ctx, buf, sizes[:])
@@ -239,7 +273,8 @@ func (e *endpoint) receive(s *session) {
 				return
 			}
 			e.l.stats.rxErrors.Add(1)
-			if errs++; errors.Is(err, usb.ErrDeviceGone) || errs >= maxRxErrors {
+			e.countStall(err)
+			if errs++; isGone(err) || errs >= maxRxErrors {
 				s.raise(CauseDeviceGone, err)
 				return
 			}
@@ -248,13 +283,16 @@ func (e *endpoint) receive(s *session) {
 		}
 		errs = 0
 		s.heard()
+		if f := s.fn.framing(); r == nil || f != current {
+			current, r = f, f.newReader()
+		}
 		off := 0
 		for _, size := range sizes[:n] {
 			if size == 0 {
 				e.l.stats.rxEmpty.Add(1)
 				continue
 			}
-			e.deliver(buf[off:off+size], off, &rx)
+			e.deliver(r, buf[off:off+size], off, &rx)
 			off += size
 		}
 	}
@@ -262,14 +300,14 @@ func (e *endpoint) receive(s *session) {
 
 // deliver hands the frames of one transfer, which begins base bytes into
 // the receiver's space, to the netstack.
-func (e *endpoint) deliver(transfer []byte, base int, rx *framebuf.Receiver) {
+func (e *endpoint) deliver(r frameReader, transfer []byte, base int, rx *framebuf.Receiver) {
 	e.l.stats.rxTransfers.Add(1)
 	d := e.dispatcher.Load()
-	r := rndis.NewPacketReader(transfer)
+	r.reset(transfer)
 	frames := 0
 	defer func() { e.l.stats.rxBatches[batchBucket(frames)].Add(1) }()
 	mtu := int(e.mtu.Load())
-	for frame, ok := r.Next(); ok; frame, ok = r.Next() {
+	for frame, ok := r.next(); ok; frame, ok = r.next() {
 		frames++
 		switch {
 		case len(frame) < header.EthernetMinimumSize:
@@ -286,13 +324,13 @@ func (e *endpoint) deliver(transfer []byte, base int, rx *framebuf.Receiver) {
 		if c := e.l.opts.Capture; c != nil {
 			c.WriteFrame(time.Now(), frame)
 		}
-		pkt := stack.NewPacketBuffer(stack.PacketBufferOptions{Payload: rx.MakeInPlace(frame, base+r.Offset())})
+		pkt := stack.NewPacketBuffer(stack.PacketBufferOptions{Payload: rx.MakeInPlace(frame, base+r.offset())})
 		(*d).DeliverNetworkPacket(0, pkt)
 		pkt.DecRef()
 		e.l.stats.rxFrames.Add(1)
 		e.l.stats.rxBytes.Add(uint64(len(frame)))
 	}
-	if err := r.Err(); err != nil {
+	if err := r.err(); err != nil {
 		e.l.stats.rxMalformed.Add(1)
 		e.l.log.Debug("malformed bulk-IN transfer", "err", err)
 	}

@@ -10,14 +10,14 @@ type Cause string
 
 // Causes of link events.
 const (
-	CauseInitialized      Cause = "initialized"       // up: the device answered INITIALIZE and the filter is set
-	CauseReinitialized    Cause = "reinitialized"     // up: after a halt, a failed reset or a replug
-	CauseReset            Cause = "reset"             // up: a RESET brought the device back
-	CauseMediaConnect     Cause = "media connect"     // up: INDICATE_STATUS MEDIA_CONNECT
+	CauseInitialized      Cause = "initialized"       // up: the device's function started (RNDIS: INITIALIZE answered, filter set)
+	CauseReinitialized    Cause = "reinitialized"     // up: started again after a halt, a failed reset or a replug
+	CauseReset            Cause = "reset"             // up: an RNDIS RESET brought the device back
+	CauseMediaConnect     Cause = "media connect"     // up: RNDIS MEDIA_CONNECT, CDC NETWORK_CONNECTION 1
+	CauseNoDevice         Cause = "no device"         // down: Open found no device yet (Options.WaitForDevice)
 	CauseDeviceHalt       Cause = "device halt"       // down: the device sent REMOTE_NDIS_HALT_MSG
-	CauseMediaDisconnect  Cause = "media disconnect"  // down: INDICATE_STATUS MEDIA_DISCONNECT
-	CauseKeepAliveTimeout Cause = "keepalive timeout" // down: a KEEPALIVE went unanswered or failed
-	CauseControlTimeout   Cause = "control timeout"   // down: a control request went unanswered
+	CauseMediaDisconnect  Cause = "media disconnect"  // down: RNDIS MEDIA_DISCONNECT, CDC NETWORK_CONNECTION 0
+	CauseKeepAliveTimeout Cause = "keepalive timeout" // down: an RNDIS KEEPALIVE went unanswered or failed
 	CauseDeviceGone       Cause = "device gone"       // down: unplugged
 	CauseClosed           Cause = "closed"            // down: Close was called
 )

@@ -223,11 +223,11 @@ func fuzzOne(t *testing.T, script []byte) {
 	}
 	defer l.Close()
 	info := l.Info()
-	if err := info.Limits.Validate(); err != nil {
-		t.Fatalf("link up with invalid limits %+v: %v", info.Limits, err)
+	if err := info.RNDIS.Limits.Validate(); err != nil {
+		t.Fatalf("link up with invalid limits %+v: %v", info.RNDIS.Limits, err)
 	}
-	if info.MTU < minMTU || info.MTU+ethernetHeaderBytes > info.Limits.MaxFrame() || len(info.MAC) != 6 {
-		t.Fatalf("link up with MTU %d, limits %+v, MAC %v", info.MTU, info.Limits, info.MAC)
+	if info.MTU < minMTU || info.MTU+ethernetHeaderBytes > info.RNDIS.Limits.MaxFrame() || len(info.MAC) != 6 {
+		t.Fatalf("link up with MTU %d, limits %+v, MAC %v", info.MTU, info.RNDIS.Limits, info.MAC)
 	}
 	s := newStack()
 	defer func() { s.Close(); s.Wait() }()

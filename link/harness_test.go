@@ -121,6 +121,17 @@ func (tb *testbed) dial(t testing.TB, port uint16) net.Conn {
 	return c
 }
 
+// carries checks that the link carries a 1 MiB TCP echo intact.
+func (tb *testbed) carries(t testing.TB, after string) {
+	t.Helper()
+	c := tb.dial(t, sim.EchoPort)
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(20 * time.Second))
+	if sent, got := echoStream(t, c, 1<<20, nil); sent != got {
+		t.Errorf("echo %s corrupted", after)
+	}
+}
+
 // nextEvent waits for the next link event.
 func (tb *testbed) nextEvent(t testing.TB, within time.Duration) observed {
 	t.Helper()

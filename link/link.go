@@ -14,21 +14,23 @@ import (
 	"gvisor.dev/gvisor/pkg/tcpip/stack"
 
 	"github.com/rndis-netd/rndis-netd/internal/notify"
-	"github.com/rndis-netd/rndis-netd/rndis"
 	"github.com/rndis-netd/rndis-netd/usb"
 )
 
 // Options tune a Link. Zero values take the spec's defaults.
 type Options struct {
 	Logger            *slog.Logger
-	KeepAliveInterval time.Duration // KEEPALIVE after this long without traffic from the device; 5 s
+	KeepAliveInterval time.Duration // RNDIS: KEEPALIVE after this long without traffic from the device; 5 s
 	ControlTimeout    time.Duration // a request unanswered this long has failed; 10 s (ControlTimeoutPeriod)
-	PollInterval      time.Duration // read the control pipe this often even without RESPONSE_AVAILABLE; 250 ms
+	PollInterval      time.Duration // RNDIS: read the control pipe this often even without RESPONSE_AVAILABLE; 250 ms
 	RetryMin          time.Duration // first delay of the capped exponential backoff; 100 ms
 	RetryMax          time.Duration // its cap; 5 s
-	TxQueue           int           // frames queued for bulk OUT before WritePackets blocks; 512
+	TxQueue           int           // frames queued for bulk OUT; more are dropped; 1024
 	Capture           *PcapWriter   // if set, every frame in and out is recorded
 	MTU               int           // if set, caps the device's MTU
+	// WaitForDevice makes Open succeed when there is no device yet: the
+	// link starts down (CauseNoDevice) and comes up when one appears.
+	WaitForDevice bool
 }
 
 func (o *Options) defaults() {
@@ -43,14 +45,15 @@ func (o *Options) defaults() {
 	set(&o.RetryMin, 100*time.Millisecond)
 	set(&o.RetryMax, 5*time.Second)
 	if o.TxQueue <= 0 {
-		o.TxQueue = 512
+		o.TxQueue = 1024
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
 }
 
-// Link is an RNDIS device as a NIC of gVisor's netstack.
+// Link is a USB tether's network function (RNDIS, CDC-NCM or CDC-ECM) as a
+// NIC of gVisor's netstack.
 type Link struct {
 	opts   Options
 	opener usb.Opener
@@ -62,58 +65,72 @@ type Link struct {
 	events *notify.Hub[Event]
 	stats  counters
 
-	mu      sync.Mutex
-	info    DeviceInfo
-	session *session
-	up      atomic.Bool
-	epoch   atomic.Uint64 // counts link state changes
-	last    Event
-	gate    chan struct{} // closed when the link goes down; replaced when it comes up
+	mu       sync.Mutex
+	info     DeviceInfo
+	up       atomic.Bool
+	epoch    atomic.Uint64 // counts link state changes
+	last     Event
+	closeErr error // what went wrong telling the device the host left
 }
 
-// Open opens the device through opener, initializes it and returns a link
-// that is up. The link keeps itself up until Close: it re-initializes the
-// device after halts and timeouts and re-opens it after an unplug.
+// Open opens the device through opener, starts its function and returns a
+// link that is up (or down with CauseNoDevice, with WaitForDevice and no
+// device yet). The link keeps itself up until Close: it starts the function
+// again after halts and timeouts and re-opens the device after an unplug.
 func Open(ctx context.Context, opener usb.Opener, opts Options) (*Link, error) {
 	opts.defaults()
-	t, err := opener.Open(ctx)
-	if err != nil {
-		return nil, err
-	}
 	lctx, cancel := context.WithCancel(context.Background())
 	l := &Link{opts: opts, opener: opener, log: opts.Logger, ctx: lctx, cancel: cancel,
-		done: make(chan struct{}), events: notify.New[Event](), gate: make(chan struct{})}
-	close(l.gate)
+		done: make(chan struct{}), events: notify.New[Event]()}
 	l.ep = newEndpoint(l)
-	s := newSession(l, t)
-	info, err := s.initialize(ctx, nil)
-	if err != nil {
-		s.stop()
+	fail := func(err error) (*Link, error) {
 		cancel()
 		l.events.Close()
-		return nil, fmt.Errorf("initializing %v: %w", t.Info(), err)
+		return nil, err
 	}
-	// After an unplug, wait for this device, not any device.
-	if n, ok := opener.(usb.Narrower); ok {
-		l.opener = n.Narrow(t.Info())
+	t, err := opener.Open(ctx)
+	if err != nil {
+		if !opts.WaitForDevice || !errors.Is(err, usb.ErrNoDevice) {
+			return fail(err)
+		}
+		l.last = Event{Cause: CauseNoDevice, Err: err, Time: time.Now()}
+		l.log.Info("waiting for the device", "reason", err)
+		go l.run(nil)
+		return l, nil
 	}
-	l.info = info
-	l.ep.configure(info)
-	l.session = s
-	l.startData(s)
+	s, err := newSession(l, t)
+	if err != nil {
+		t.Close()
+		return fail(err)
+	}
+	info, err := s.start(ctx, nil)
+	if err != nil {
+		s.stop()
+		return fail(fmt.Errorf("starting %v: %w", t.Info(), err))
+	}
+	l.narrow(t.Info())
+	l.adopt(info)
+	s.startData()
 	if info.MediaConnected {
 		l.setUp(CauseInitialized)
 	}
-	go l.supervise(s)
+	go l.run(s)
 	return l, nil
+}
+
+// narrow makes the link wait for this device, and no other, after an unplug.
+func (l *Link) narrow(i usb.Info) {
+	if n, ok := l.opener.(usb.Narrower); ok {
+		l.opener = n.Narrow(i)
+	}
 }
 
 // LinkEndpoint returns the NIC's link endpoint, Ethernet framing included:
 // pass it to Stack.CreateNIC.
 func (l *Link) LinkEndpoint() stack.LinkEndpoint { return ethernet.New(l.ep) }
 
-// Info returns what the host learned from the device at the last
-// initialization.
+// Info returns what the host learned from the device at the last start of
+// its function; the zero DeviceInfo before the first.
 func (l *Link) Info() DeviceInfo {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -141,15 +158,22 @@ func (l *Link) Stats() Stats { return l.stats.snapshot() }
 // the subscription.
 func (l *Link) Subscribe(fn func(Event)) (cancel func()) { return l.events.Subscribe(fn) }
 
-// Close sends REMOTE_NDIS_HALT_MSG, releases the device and stops the link.
+// Close tells the device the host is leaving (RNDIS HALT; NCM and ECM: the
+// data interface back to alternate setting 0), releases it and stops the
+// link. It returns what went wrong telling the device.
 func (l *Link) Close() error {
 	l.cancel()
 	<-l.done
 	l.events.Close()
-	return nil
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.closeErr
 }
 
 func (l *Link) isUp() bool { return l.up.Load() }
+
+func isGone(err error) bool  { return errors.Is(err, usb.ErrDeviceGone) }
+func isStall(err error) bool { return errors.Is(err, usb.ErrStall) }
 
 func (l *Link) setUp(c Cause) {
 	l.mu.Lock()
@@ -157,7 +181,6 @@ func (l *Link) setUp(c Cause) {
 		l.mu.Unlock()
 		return
 	}
-	l.gate = make(chan struct{})
 	l.up.Store(true)
 	l.epoch.Add(1)
 	ev := Event{Up: true, Cause: c, Time: time.Now()}
@@ -177,7 +200,6 @@ func (l *Link) setDown(c Cause, err error) {
 	}
 	l.up.Store(false)
 	l.epoch.Add(1)
-	close(l.gate)
 	ev := Event{Up: false, Cause: c, Err: err, Time: time.Now()}
 	l.last = ev
 	l.mu.Unlock()
@@ -191,134 +213,176 @@ func (l *Link) setDown(c Cause, err error) {
 	l.events.Publish(ev)
 }
 
-// gateChan returns a channel closed when the link is (or goes) down.
-func (l *Link) gateChan() <-chan struct{} {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.gate
-}
-
-// startData starts the session's data path and keepalives.
-func (l *Link) startData(s *session) {
-	s.goRun(func() { l.ep.receive(s) })
-	s.goRun(func() { l.ep.transmit(s) })
-	s.goRun(s.keepAlive)
-}
-
-// supervise reacts to what sessions raise until Close.
-func (l *Link) supervise(s *session) {
+// run supervises sessions until Close, starting with s (nil: wait for the
+// device first).
+func (l *Link) run(s *session) {
 	defer close(l.done)
-	mediaDown := !l.Info().MediaConnected
+	if s == nil {
+		if s = l.reopen(); s == nil {
+			return // closed while waiting for the device
+		}
+	}
+	for s != nil {
+		s = l.supervise(s)
+	}
+}
+
+// supervise reacts to what s raises. It returns the next session after the
+// device was gone and came back, or nil when the link closed.
+func (l *Link) supervise(s *session) *session {
 	for {
 		select {
 		case <-l.ctx.Done():
 			l.shutdown(s)
-			return
-		case sig := <-s.signals:
+			return nil
+		case <-s.sig.wake:
+		}
+		for _, sig := range s.sig.take() {
 			switch sig.cause {
-			case CauseMediaConnect:
-				if mediaDown {
-					mediaDown = false
-					l.setUp(CauseMediaConnect)
-				}
-			case CauseMediaDisconnect:
-				mediaDown = true
-				l.setDown(CauseMediaDisconnect, nil)
+			case CauseDeviceGone:
+				l.setDown(CauseDeviceGone, sig.err)
+				s.stop()
+				return l.reopen()
 			case CauseDeviceHalt:
 				l.setDown(CauseDeviceHalt, nil)
-				mediaDown = !l.reinitialize(s)
-			case CauseKeepAliveTimeout, CauseControlTimeout:
+				l.restart(s)
+			case CauseKeepAliveTimeout:
 				if sig.epoch != l.epoch.Load() {
 					continue // raised before the link last changed state
 				}
 				l.setDown(sig.cause, sig.err)
-				if err := s.reset(l.ctx); err != nil {
-					l.log.Warn("reset failed, re-initializing", "err", err)
-					mediaDown = !l.reinitialize(s)
-				} else {
+				if err := s.fn.reset(l.ctx); err != nil {
+					if !errors.Is(err, errNoReset) {
+						l.log.Warn("reset failed, starting the function again", "err", err)
+					}
+					l.restart(s)
+				} else if s.media.Load() {
 					l.setUp(CauseReset)
 				}
-			case CauseDeviceGone:
-				l.setDown(CauseDeviceGone, sig.err)
-				s.stop()
-				if s = l.reopen(); s == nil {
-					return // closed while waiting for the device
+			case CauseMediaDisconnect, CauseMediaConnect:
+				// The medium is a level: a disconnect seen while up takes
+				// the link down even if the device is connected again by
+				// now; then the level decides.
+				if sig.cause == CauseMediaDisconnect {
+					l.setDown(CauseMediaDisconnect, nil)
 				}
-				mediaDown = !l.Info().MediaConnected
+				if s.media.Load() && l.mediaWasCause() {
+					l.setUp(CauseMediaConnect)
+				}
 			}
 		}
 	}
 }
 
-// reinitialize runs INITIALIZE again on the same transport, with backoff,
-// until it succeeds, the device is gone, or the link closes. It reports
-// whether the medium is connected; the link is up when it is.
-func (l *Link) reinitialize(s *session) bool {
+// mediaWasCause reports whether the link is down for its medium alone.
+func (l *Link) mediaWasCause() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return !l.up.Load() && l.last.Cause == CauseMediaDisconnect
+}
+
+// restart starts the function again on the same transport, with backoff,
+// until it succeeds, the device is gone, or the link closes; the link is
+// up after it when the medium is connected.
+func (l *Link) restart(s *session) {
 	for delay := l.opts.RetryMin; ; delay = min(2*delay, l.opts.RetryMax) {
-		s.discardRequests()
-		info, err := s.initialize(l.ctx, l.MAC())
+		s.fn.discard()
+		info, err := s.start(l.ctx, l.MAC())
 		if err == nil {
 			l.stats.reinits.Add(1)
-			l.adopt(s, info)
-			return info.MediaConnected
+			l.adopt(info)
+			if info.MediaConnected {
+				l.setUp(CauseReinitialized)
+			}
+			return
 		}
-		if l.ctx.Err() != nil || errors.Is(err, usb.ErrDeviceGone) {
-			l.raiseGone(s, err)
-			return false
+		if l.ctx.Err() != nil {
+			return
 		}
-		l.log.Warn("re-initialization failed", "err", err, "retry_in", delay)
+		if isGone(err) {
+			s.raise(CauseDeviceGone, err)
+			return
+		}
+		l.log.Warn("starting the function again failed", "err", err, "retry_in", delay)
 		if !l.sleep(delay) {
-			return false
+			return
 		}
 	}
 }
 
-// raiseGone re-queues a device-gone signal for the supervisor loop.
-func (l *Link) raiseGone(s *session, err error) {
-	if l.ctx.Err() == nil {
-		go s.raise(CauseDeviceGone, err)
-	}
+// changeWaiter is an Opener that can wait for the bus to change (a device
+// plugged in or re-enumerated), so that waiting for a device need not poll.
+type changeWaiter interface {
+	WaitChange(ctx context.Context) error
 }
 
-// reopen waits for the same device to come back, polling the bus with
-// backoff, and starts a new session on it. It returns nil when the link is
-// closed first.
+// reopen waits for the device to come back (or to appear, the first time),
+// with backoff, and starts a new session on it. It returns nil when the
+// link is closed first.
 func (l *Link) reopen() *session {
+	reason := ""
 	for delay := l.opts.RetryMin; ; delay = min(2*delay, l.opts.RetryMax) {
-		if !l.sleep(delay) {
+		if !l.waitForBus(delay) {
 			return nil
 		}
 		t, err := l.opener.Open(l.ctx)
 		if err != nil {
-			l.log.Debug("waiting for the device", "err", err)
+			if err.Error() != reason { // say what it sees once, not on every try
+				reason = err.Error()
+				l.log.Info("waiting for the device", "reason", err)
+			}
 			continue
 		}
-		s := newSession(l, t)
-		info, err := s.initialize(l.ctx, l.MAC())
+		s, err := newSession(l, t)
 		if err != nil {
-			l.log.Warn("initializing the re-plugged device", "err", err)
+			l.log.Warn("opening the device", "err", err)
+			t.Close()
+			continue
+		}
+		info, err := s.start(l.ctx, l.MAC())
+		if err != nil {
+			l.log.Warn("starting the device's function", "err", err)
 			s.stop()
 			continue
 		}
-		l.stats.reinits.Add(1)
-		l.mu.Lock()
-		l.session = s
-		l.mu.Unlock()
-		l.startData(s)
-		l.adopt(s, info)
+		first := l.Info().MAC == nil
+		if first {
+			l.narrow(t.Info())
+		} else {
+			l.stats.reinits.Add(1)
+		}
+		l.adopt(info)
+		s.startData()
+		if info.MediaConnected {
+			c := CauseReinitialized
+			if first {
+				c = CauseInitialized
+			}
+			l.setUp(c)
+		}
 		return s
 	}
 }
 
-// adopt records a fresh initialization and brings the link up.
-func (l *Link) adopt(s *session, info DeviceInfo) {
+// waitForBus waits delay, or less when the opener says the bus changed. It
+// returns false when the link closes first.
+func (l *Link) waitForBus(delay time.Duration) bool {
+	w, ok := l.opener.(changeWaiter)
+	if !ok {
+		return l.sleep(delay)
+	}
+	ctx, cancel := context.WithTimeout(l.ctx, delay)
+	defer cancel()
+	w.WaitChange(ctx)
+	return l.ctx.Err() == nil
+}
+
+// adopt records what a start of the function learned.
+func (l *Link) adopt(info DeviceInfo) {
 	l.mu.Lock()
 	l.info = info
 	l.mu.Unlock()
 	l.ep.configure(info)
-	if info.MediaConnected {
-		l.setUp(CauseReinitialized)
-	}
 }
 
 func (l *Link) sleep(d time.Duration) bool {
@@ -332,17 +396,17 @@ func (l *Link) sleep(d time.Duration) bool {
 	}
 }
 
-// shutdown sends HALT, which has no reply, and releases the device.
+// shutdown tells the device the host leaves, which it does not answer,
+// and releases it.
 func (l *Link) shutdown(s *session) {
 	l.setDown(CauseClosed, nil)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
-	s.mu.Lock()
-	s.nextRID++
-	rid := s.nextRID
-	s.mu.Unlock()
-	if err := s.sendCommand(ctx, rndis.Halt{RequestID: rid}); err != nil {
-		l.log.Debug("sending HALT", "err", err)
+	if err := s.fn.stop(ctx); err != nil {
+		l.log.Debug("telling the device the host leaves", "err", err)
+		l.mu.Lock()
+		l.closeErr = err
+		l.mu.Unlock()
 	}
 	s.stop()
 }

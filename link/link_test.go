@@ -19,8 +19,8 @@ func TestOpenLearnsTheDevice(t *testing.T) {
 			tb := newTestbed(t, cfg, fastOptions())
 			info := tb.link.Info()
 			want := rndis.PacketLimits{MaxTransferSize: cfg.MaxTransferSize, MaxPacketsPerTransfer: cfg.MaxPacketsPerTransfer, Alignment: 1 << cfg.AlignmentShift}
-			if info.Limits != want {
-				t.Errorf("limits %+v, want %+v", info.Limits, want)
+			if info.RNDIS.Limits != want {
+				t.Errorf("limits %+v, want %+v", info.RNDIS.Limits, want)
 			}
 			if !bytes.Equal(info.DeviceMAC, cfg.HostMAC) {
 				t.Errorf("device MAC %v, want %v", info.DeviceMAC, cfg.HostMAC)
@@ -29,7 +29,7 @@ func TestOpenLearnsTheDevice(t *testing.T) {
 			if bytes.Equal(info.MAC, cfg.HostMAC) || info.MAC[0]&0x03 != 0x02 {
 				t.Errorf("host MAC %v: want a random locally-administered unicast address", info.MAC)
 			}
-			if info.MTU != cfg.MTU || info.LinkSpeed != cfg.LinkSpeed || !info.MediaConnected || len(info.SupportedOIDs) == 0 {
+			if info.MTU != cfg.MTU || info.LinkSpeed != cfg.LinkSpeed || !info.MediaConnected || len(info.RNDIS.SupportedOIDs) == 0 {
 				t.Errorf("info %+v", info)
 			}
 			if f := tb.phone.Stats().PacketFilter; f != rndis.FilterDirected|rndis.FilterBroadcast|rndis.FilterAllMulticast {

@@ -50,13 +50,7 @@ func TestLinkDownCauses(t *testing.T) {
 				t.Fatalf("extra event %v", ev)
 			case <-time.After(300 * time.Millisecond):
 			}
-			// The link carries traffic again.
-			c := tb.dial(t, sim.EchoPort)
-			defer c.Close()
-			c.SetDeadline(time.Now().Add(10 * time.Second))
-			if sent, got := echoStream(t, c, 1<<20, nil); sent != got {
-				t.Error("echo after recovery corrupted")
-			}
+			tb.carries(t, "after recovery")
 		})
 	}
 }

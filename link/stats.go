@@ -14,8 +14,10 @@ type Stats struct {
 	RxLinkDown  uint64 // frames dropped because the link was down
 	RxErrors    uint64 // failed bulk-IN reads
 	TxLinkDown  uint64 // frames dropped because the link was down (queued ones included)
+	TxQueueFull uint64 // frames dropped because the transmit queue was full (bulk OUT slower than the stack)
 	TxTooLarge  uint64 // frames larger than the device accepts
 	TxErrors    uint64 // failed bulk-OUT writes (their frames dropped)
+	Stalls      uint64 // bulk transfers the device stalled (the endpoint cleared again)
 
 	ControlRequests  uint64
 	ControlRTTNanos  uint64 // sum over ControlRequests
@@ -25,7 +27,9 @@ type Stats struct {
 	NotifyMalformed  uint64 // interrupt notifications other than RESPONSE_AVAILABLE
 	LimitsClamped    uint64 // INITIALIZE_CMPLTs whose limits were out of range and clamped
 	InitFailures     uint64 // initializations that failed with the device present
-	Indications      uint64
+	Indications      uint64 // RNDIS INDICATE_STATUS messages
+	MediaConnects    uint64 // the device said its medium is connected (RNDIS MEDIA_CONNECT, CDC NETWORK_CONNECTION 1)
+	MediaDisconnects uint64 // ... or disconnected
 	DeviceKeepAlives uint64
 	// Frames per transfer, counted in buckets whose upper bounds are
 	// BatchBuckets (the last bucket takes the rest).
@@ -51,6 +55,7 @@ func (s Stats) Faults() map[string]uint64 {
 		"runt frame":                s.RxRunt,
 		"clamped limits":            s.LimitsClamped,
 		"failed initialization":     s.InitFailures,
+		"stalled endpoint":          s.Stalls,
 	}
 }
 
@@ -88,6 +93,8 @@ type counters struct {
 	controlTimeouts, notifyMalformed   atomic.Uint64
 	limitsClamped, initFailures        atomic.Uint64
 	txLinkDown, txTooLarge, txErrors   atomic.Uint64
+	txQueueFull, stalls                atomic.Uint64
+	mediaConnects, mediaDisconnects    atomic.Uint64
 	controlRequests, controlRTT        atomic.Uint64
 	controlMalformed, controlUnmatched atomic.Uint64
 	indications, deviceKeepAlives      atomic.Uint64
@@ -105,6 +112,8 @@ func (c *counters) snapshot() Stats {
 		ControlTimeouts: c.controlTimeouts.Load(), NotifyMalformed: c.notifyMalformed.Load(),
 		LimitsClamped: c.limitsClamped.Load(), InitFailures: c.initFailures.Load(),
 		TxLinkDown: c.txLinkDown.Load(), TxTooLarge: c.txTooLarge.Load(), TxErrors: c.txErrors.Load(),
+		TxQueueFull: c.txQueueFull.Load(), Stalls: c.stalls.Load(),
+		MediaConnects: c.mediaConnects.Load(), MediaDisconnects: c.mediaDisconnects.Load(),
 		ControlRequests: c.controlRequests.Load(), ControlRTTNanos: c.controlRTT.Load(),
 		ControlMalformed: c.controlMalformed.Load(), ControlUnmatched: c.controlUnmatched.Load(),
 		Indications: c.indications.Load(), DeviceKeepAlives: c.deviceKeepAlives.Load(),

@@ -79,6 +79,7 @@ func (m *metrics) Collect(ch chan<- prometheus.Metric) {
 	counter(mDrops, s.RxLinkDown, "rx", "link_down")
 	counter(mDrops, s.RxErrors, "rx", "usb_error")
 	counter(mDrops, s.TxLinkDown, "tx", "link_down")
+	counter(mDrops, s.TxQueueFull, "tx", "queue_full")
 	counter(mDrops, s.TxTooLarge, "tx", "too_large")
 	counter(mDrops, s.TxErrors, "tx", "usb_error")
 	histogram(ch, mPacketsPerXfer, s.TxBatches, s.TxFrames, "tx")

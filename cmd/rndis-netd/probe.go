@@ -40,18 +40,22 @@ func probeCommand(configPath *string) *cobra.Command {
 			}
 			fmt.Fprintf(out, "device:                   %v\n", i.USB)
 			fmt.Fprintf(out, "function:                 %v\n", i.USB.Function)
-			fmt.Fprintf(out, "rndis version:            %s\n", i.Version)
-			fmt.Fprintf(out, "max transfer size:        %d\n", i.Limits.MaxTransferSize)
-			fmt.Fprintf(out, "max packets per transfer: %d\n", i.Limits.MaxPacketsPerTransfer)
-			fmt.Fprintf(out, "packet alignment:         %d\n", i.Limits.Alignment)
+			if r := i.RNDIS; r != nil {
+				fmt.Fprintf(out, "rndis version:            %s\n", r.Version)
+				fmt.Fprintf(out, "max transfer size:        %d\n", r.Limits.MaxTransferSize)
+				fmt.Fprintf(out, "max packets per transfer: %d\n", r.Limits.MaxPacketsPerTransfer)
+				fmt.Fprintf(out, "packet alignment:         %d\n", r.Limits.Alignment)
+			}
 			fmt.Fprintf(out, "device mac:               %v\n", i.DeviceMAC)
 			fmt.Fprintf(out, "host mac:                 %v\n", i.MAC)
 			fmt.Fprintf(out, "mtu:                      %d\n", i.MTU)
 			fmt.Fprintf(out, "link speed:               %d bit/s\n", i.LinkSpeed)
 			fmt.Fprintf(out, "media:                    %s\n", media)
-			fmt.Fprintf(out, "supported oids:           %d\n", len(i.SupportedOIDs))
-			for _, o := range i.SupportedOIDs {
-				fmt.Fprintf(out, "  %#08x %v\n", uint32(o), o)
+			if r := i.RNDIS; r != nil {
+				fmt.Fprintf(out, "supported oids:           %d\n", len(r.SupportedOIDs))
+				for _, o := range r.SupportedOIDs {
+					fmt.Fprintf(out, "  %#08x %v\n", uint32(o), o)
+				}
 			}
 			return nil
 		},

@@ -18,6 +18,7 @@ type statusDoc struct {
 
 type deviceStatus struct {
 	ID                    string   `json:"id"`
+	Protocol              string   `json:"protocol"`
 	Serial                string   `json:"serial,omitempty"`
 	Path                  string   `json:"path"`
 	Product               string   `json:"product,omitempty"`
@@ -26,10 +27,10 @@ type deviceStatus struct {
 	DeviceMAC             string   `json:"device_mac"`
 	MTU                   int      `json:"mtu"`
 	LinkSpeedBPS          int64    `json:"link_speed_bps"`
-	RNDISVersion          string   `json:"rndis_version"`
-	MaxTransferSize       int      `json:"max_transfer_size"`
-	MaxPacketsPerTransfer int      `json:"max_packets_per_transfer"`
-	Alignment             int      `json:"alignment"`
+	RNDISVersion          string   `json:"rndis_version,omitempty"`
+	MaxTransferSize       int      `json:"max_transfer_size,omitempty"`
+	MaxPacketsPerTransfer int      `json:"max_packets_per_transfer,omitempty"`
+	Alignment             int      `json:"alignment,omitempty"`
 	SupportedOIDs         []string `json:"supported_oids,omitempty"`
 }
 
@@ -68,19 +69,21 @@ func (d *daemon) status() statusDoc {
 		Version: versionString(),
 		Started: d.started,
 		Device: deviceStatus{
-			ID: info.USB.ID(), Serial: info.USB.Serial, Path: info.USB.Path, Product: info.USB.Product,
+			ID: info.USB.ID(), Protocol: string(info.Protocol), Serial: info.USB.Serial, Path: info.USB.Path, Product: info.USB.Product,
 			Manufacturer: info.USB.Manufacturer, MAC: info.MAC.String(), DeviceMAC: info.DeviceMAC.String(),
-			MTU: info.MTU, LinkSpeedBPS: info.LinkSpeed, RNDISVersion: info.Version,
-			MaxTransferSize: info.Limits.MaxTransferSize, MaxPacketsPerTransfer: info.Limits.MaxPacketsPerTransfer,
-			Alignment: info.Limits.Alignment,
+			MTU: info.MTU, LinkSpeedBPS: info.LinkSpeed,
 		},
 		Link:      linkStatus{Up: d.net.Link().Up(), Cause: string(ev.Cause), Since: ev.Time},
 		Addresses: []string{},
 		DNS:       []string{},
 		Listeners: []listenStatus{},
 	}
-	for _, o := range info.SupportedOIDs {
-		doc.Device.SupportedOIDs = append(doc.Device.SupportedOIDs, o.String())
+	if r := info.RNDIS; r != nil {
+		doc.Device.RNDISVersion = r.Version
+		doc.Device.MaxTransferSize, doc.Device.MaxPacketsPerTransfer, doc.Device.Alignment = r.Limits.MaxTransferSize, r.Limits.MaxPacketsPerTransfer, r.Limits.Alignment
+		for _, o := range r.SupportedOIDs {
+			doc.Device.SupportedOIDs = append(doc.Device.SupportedOIDs, o.String())
+		}
 	}
 	if ev.Err != nil {
 		doc.Link.Error = ev.Err.Error()

@@ -1,0 +1,188 @@
+package link
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/rndis-netd/rndis-netd/rndis"
+	"github.com/rndis-netd/rndis-netd/usb"
+	"github.com/rndis-netd/rndis-netd/usb/sim"
+)
+
+// interceptor is a device whose host-to-device traffic a test can see and
+// change: onCommand sees each RNDIS control message the host sends; nil
+// passes it to the phone, errSwallowed loses it on the way, and any other
+// error fails the host's request with it. afterCommand sees each one the
+// phone got. writeBulk, if set, stands in for bulk OUT.
+type interceptor struct {
+	phone        *sim.Phone
+	mu           sync.Mutex
+	onCommand    func(rndis.Message) error
+	afterCommand func(rndis.Message)
+	writeBulk    func(ctx context.Context, p []byte) error
+}
+
+var errSwallowed = errors.New("lost on the way")
+
+func (i *interceptor) setOnCommand(fn func(rndis.Message) error) {
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	i.onCommand = fn
+}
+
+func (i *interceptor) Open(ctx context.Context) (usb.Transport, error) {
+	t, err := i.phone.Open(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return &interceptedTransport{Transport: t, i: i}, nil
+}
+
+type interceptedTransport struct {
+	usb.Transport
+	i *interceptor
+}
+
+func (t *interceptedTransport) Control(ctx context.Context, s usb.Setup, data []byte) (int, error) {
+	t.i.mu.Lock()
+	on, after := t.i.onCommand, t.i.afterCommand
+	t.i.mu.Unlock()
+	m, err := rndis.Parse(data)
+	if err != nil || s.In() || s.Request != usb.RequestSendEncapsulatedCommand {
+		return t.Transport.Control(ctx, s, data)
+	}
+	if on != nil {
+		switch err := on(m); {
+		case errors.Is(err, errSwallowed):
+			return len(data), nil
+		case err != nil:
+			return 0, err
+		}
+	}
+	n, err := t.Transport.Control(ctx, s, data)
+	if err == nil && after != nil {
+		after(m)
+	}
+	return n, err
+}
+
+func (t *interceptedTransport) WriteBulk(ctx context.Context, p []byte) error {
+	if t.i.writeBulk != nil {
+		return t.i.writeBulk(ctx, p)
+	}
+	return t.Transport.WriteBulk(ctx, p)
+}
+
+// floodMedia makes the phone send pairs of MEDIA_DISCONNECT and
+// MEDIA_CONNECT, ending connected.
+func floodMedia(p *sim.Phone, pairs int) {
+	for range pairs {
+		p.IndicateStatus(rndis.StatusMediaDisconnect)
+		p.IndicateStatus(rndis.StatusMediaConnect)
+	}
+}
+
+// The medium is a level, not a queue: a flood of media indications while
+// the supervisor is busy with a RESET, or with a re-initialization, never
+// blocks the control reader, which alone reads the RESET_CMPLT and
+// INITIALIZE_CMPLT the supervisor waits for. The link recovers and every
+// indication is counted under its cause.
+func TestMediaFloodDuringRecovery(t *testing.T) {
+	const pairs = 100 // far more than any queue between reader and supervisor would hold
+	tests := []struct {
+		name    string
+		during  rndis.MessageType // the host's message that the flood follows
+		provoke func(tb *testbed, ic *interceptor)
+		down    Cause
+	}{
+		{"reset", rndis.TypeReset, func(tb *testbed, ic *interceptor) {}, CauseKeepAliveTimeout},
+		{"re-initialization", rndis.TypeInitialize, func(tb *testbed, ic *interceptor) { tb.phone.Halt() }, CauseDeviceHalt},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var mu sync.Mutex
+			armed := false
+			ic := &interceptor{}
+			if tt.during == rndis.TypeReset {
+				ic.onCommand = func(m rndis.Message) error {
+					if m.Type() == rndis.TypeKeepAlive {
+						return errSwallowed // unanswered: a keepalive timeout, then RESET
+					}
+					return nil
+				}
+			}
+			// The phone has queued its completion (RESET_CMPLT,
+			// INITIALIZE_CMPLT) when the flood follows it: the host reads
+			// the flood with the completions of the requests that come next
+			// (the packet filter after RESET, the queries after INITIALIZE).
+			ic.afterCommand = func(m rndis.Message) {
+				mu.Lock()
+				defer mu.Unlock()
+				if armed && m.Type() == tt.during {
+					armed = false
+					floodMedia(ic.phone, pairs)
+				}
+			}
+			tb := newTestbedVia(t, sim.LinuxGadget(), fastOptions(), func(p *sim.Phone) usb.Opener { ic.phone = p; return ic })
+			before := tb.link.Stats()
+			mu.Lock()
+			armed = true
+			mu.Unlock()
+			tt.provoke(tb, ic)
+			if ev := tb.nextEvent(t, 10*time.Second); ev.Up || ev.Cause != tt.down {
+				t.Fatalf("got %v, want link down: %s", ev, tt.down)
+			}
+			if tt.during == rndis.TypeReset {
+				ic.setOnCommand(nil) // keepalives answered again
+			}
+			// The link comes back up and carries traffic.
+			deadline := time.Now().Add(20 * time.Second)
+			for {
+				s := tb.link.Stats()
+				if tb.link.Up() && s.Indications-before.Indications == 2*pairs {
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("link up %v, %d indications counted of %d\n%s", tb.link.Up(), s.Indications-before.Indications, 2*pairs, tb.state())
+				}
+				time.Sleep(10 * time.Millisecond)
+			}
+			s := tb.link.Stats()
+			if got := s.MediaDisconnects - before.MediaDisconnects; got != pairs {
+				t.Errorf("media disconnects counted %d, want %d", got, pairs)
+			}
+			if got := s.MediaConnects - before.MediaConnects; got != pairs {
+				t.Errorf("media connects counted %d, want %d", got, pairs)
+			}
+			if tt.during == rndis.TypeReset && (s.Resets-before.Resets != 1 || s.Reinits != before.Reinits) {
+				t.Errorf("resets %d, re-initializations %d: want one RESET, and no re-initialization (it must not have timed out)",
+					s.Resets-before.Resets, s.Reinits-before.Reinits)
+			}
+			tb.carries(t, "after the flood")
+		})
+	}
+}
+
+// Close reports a HALT that could not be sent.
+func TestCloseReportsAFailedHalt(t *testing.T) {
+	errRefused := errors.New("refused by the test")
+	for _, fail := range []bool{false, true} {
+		ic := &interceptor{}
+		tb := newTestbedVia(t, sim.LinuxGadget(), fastOptions(), func(p *sim.Phone) usb.Opener { ic.phone = p; return ic })
+		if fail {
+			ic.setOnCommand(func(m rndis.Message) error {
+				if m.Type() == rndis.TypeHalt {
+					return errRefused
+				}
+				return nil
+			})
+		}
+		err := tb.link.Close()
+		if fail != errors.Is(err, errRefused) || !fail && err != nil {
+			t.Errorf("HALT refused %v: Close = %v", fail, err)
+		}
+	}
+}
