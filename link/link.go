@@ -396,10 +396,11 @@ func (l *Link) sleep(d time.Duration) bool {
 	}
 }
 
-// shutdown tells the device the host leaves, which it does not answer,
-// and releases it.
+// shutdown stops the session's transfers, tells the device the host
+// leaves, which it does not answer, and releases it.
 func (l *Link) shutdown(s *session) {
 	l.setDown(CauseClosed, nil)
+	s.quiesce()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
 	if err := s.fn.stop(ctx); err != nil {
@@ -408,5 +409,5 @@ func (l *Link) shutdown(s *session) {
 		l.closeErr = err
 		l.mu.Unlock()
 	}
-	s.stop()
+	s.t.Close()
 }

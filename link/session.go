@@ -70,9 +70,16 @@ func (s *session) start(ctx context.Context, mac []byte) (DeviceInfo, error) {
 
 // stop ends the session's goroutines and closes the transport.
 func (s *session) stop() {
+	s.quiesce()
+	s.t.Close()
+}
+
+// quiesce ends the session's goroutines and fails its requests, leaving
+// the transport open: a function may only change the data interface's
+// setting while no bulk transfer is in progress.
+func (s *session) quiesce() {
 	s.end()
 	s.fn.discard()
-	s.t.Close()
 	s.wg.Wait()
 }
 
