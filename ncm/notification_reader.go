@@ -7,14 +7,15 @@ package ncm
 // A transfer holds one notification, several back to back, or the rest of
 // a CONNECTION_SPEED_CHANGE whose header came in the transfer before: a
 // function whose interrupt endpoint has 8-byte packets sends the header and
-// the 8 bytes of data as two transfers, and Linux's usbnet reads the
-// transfer after a short speed change as its data (EVENT_STS_SPLIT). So does
-// this reader, with one exception: a transfer that is itself exactly one
-// whole notification (NETWORK_CONNECTION or RESPONSE_AVAILABLE of 8 bytes,
-// CONNECTION_SPEED_CHANGE of 16) is taken as that, and the speed change
-// waiting for data is dropped as broken. The data of a speed change could
-// only look like such a notification if its uplink rate were under 64
-// kbit/s and the downlink's low bytes spelled a header.
+// the 8 bytes of data as two transfers, and Linux's cdc_ether and cdc_ncm
+// read the transfer after a short speed change as its data
+// (EVENT_STS_SPLIT). So does this reader, with one exception: a transfer
+// that is itself exactly one whole notification (NETWORK_CONNECTION or
+// RESPONSE_AVAILABLE of 8 bytes, CONNECTION_SPEED_CHANGE of 16) is taken as
+// that, and the speed change waiting for data is dropped as broken. The
+// data of a speed change could only look like such a notification if its
+// downlink rate began with the bytes A1 00 or A1 01 and its uplink rate
+// were under 65536 bit/s.
 //
 // Garbage (a short header, a bmRequestType other than 0xA1, a speed change
 // whose wLength is not 8) ends the transfer: the reader resynchronizes at

@@ -87,8 +87,9 @@ func (r *Reader) header(block []byte) (uint64, error) {
 	blockLen := l.word(block, l.blockLenAt)
 	switch {
 	case blockLen == 0:
-		// CDC NCM §3.2.1: the block ends with the transfer. Windows's
-		// NCM host reads it so; Linux never looks at the length.
+		// The block ends with the transfer: Windows's NCM host reads a
+		// zero so. Linux bounds everything by the transfer and never
+		// reads the length.
 		blockLen = min(uint64(len(block)), l.maxBlock)
 	case blockLen > uint64(len(block)):
 		return 0, formatErr(l.nth, 0, l.blockLenField, "%d exceeds the %d bytes received", blockLen, len(block))
@@ -156,8 +157,8 @@ func (r *Reader) chain(next uint64) error {
 // Next returns the next datagram, or false at the end of the block or at
 // the first malformed structure. The datagram's capacity ends with it. Of an
 // NDP with CRC ("NCM1", "ncm1") the datagrams come without their last four
-// bytes, the CRC-32, which is not checked: the host asks for no CRC (as
-// Linux does, SET_CRC_MODE), and a device that appends one anyway still
+// bytes, the CRC-32, which is not checked: a host asks for none with
+// SET_CRC_MODE, as Linux does, and a device that appends one anyway still
 // gets its frames through. Linux's cdc_ncm drops such NDPs; iPXE strips the
 // CRC as this does.
 func (r *Reader) Next() ([]byte, bool) {
@@ -169,7 +170,7 @@ func (r *Reader) Next() ([]byte, bool) {
 			break
 		}
 		index, length := l.word(r.block, r.entry), l.word(r.block, r.entry+l.entrySize/2)
-		if index == 0 || length == 0 { // the null entry: CDC NCM §3.3.1
+		if index == 0 || length == 0 { // the null entry, which ends the NDP: CDC NCM §3.7
 			r.cur++
 			r.n = 0
 			if r.cur < r.nndp {

@@ -73,24 +73,32 @@ func TestReaderBlockLengthZeroMeansTheTransfer(t *testing.T) {
 	}
 }
 
-func TestReaderFollowsTheNDPChain(t *testing.T) {
-	// Three NDPs, the chain out of block order: NTH → 200 → 100 → 300.
-	block := make([]byte, 400)
+// handNDP is an NDP16 built by hand: at its offset, pointing to the next
+// and to one 20-byte datagram.
+type handNDP struct{ at, next, datagram int }
+
+// ndp16Chain returns an NTB16 of size bytes whose NTH points to the NDP at
+// first; the datagram of the i-th of ndps is filled with i+1.
+func ndp16Chain(size, first int, ndps ...handNDP) []byte {
+	block := make([]byte, size)
 	le.PutUint32(block, SignatureNTH16)
 	le.PutUint16(block[4:], NTH16Size)
-	le.PutUint16(block[8:], 400)
-	le.PutUint16(block[10:], 200)
-	ndp := func(at, next, datagram int) {
-		le.PutUint32(block[at:], SignatureNDP16)
-		le.PutUint16(block[at+4:], 16)
-		le.PutUint16(block[at+6:], uint16(next))
-		le.PutUint16(block[at+8:], uint16(datagram))
-		le.PutUint16(block[at+10:], 20)
-		copy(block[datagram:datagram+20], bytes.Repeat([]byte{byte(at / 100)}, 20))
+	le.PutUint16(block[8:], uint16(size))
+	le.PutUint16(block[10:], uint16(first))
+	for i, n := range ndps {
+		le.PutUint32(block[n.at:], SignatureNDP16)
+		le.PutUint16(block[n.at+4:], 16)
+		le.PutUint16(block[n.at+6:], uint16(n.next))
+		le.PutUint16(block[n.at+8:], uint16(n.datagram))
+		le.PutUint16(block[n.at+10:], 20)
+		copy(block[n.datagram:n.datagram+20], bytes.Repeat([]byte{byte(i + 1)}, 20))
 	}
-	ndp(200, 100, 20)
-	ndp(100, 300, 50)
-	ndp(300, 0, 350)
+	return block
+}
+
+func TestReaderFollowsTheNDPChain(t *testing.T) {
+	// Three NDPs, the chain out of block order: NTH → 200 → 100 → 300.
+	block := ndp16Chain(400, 200, handNDP{100, 300, 50}, handNDP{200, 100, 20}, handNDP{300, 0, 350})
 	got, r := readAll(t, block, NTB16)
 	if r.Err() != nil || len(got) != 3 || got[0][0] != 2 || got[1][0] != 1 || got[2][0] != 3 {
 		t.Fatalf("got %x, %v", got, r.Err())
@@ -188,18 +196,7 @@ func TestReaderNamesWhatIsWrong(t *testing.T) {
 func TestReaderChainLoops(t *testing.T) {
 	// Two NDPs pointing at each other, each with one datagram: both are
 	// read once, then the loop is the error.
-	block := make([]byte, 200)
-	le.PutUint32(block, SignatureNTH16)
-	le.PutUint16(block[4:], NTH16Size)
-	le.PutUint16(block[8:], 200)
-	le.PutUint16(block[10:], 100)
-	for _, n := range []struct{ at, next, datagram int }{{100, 140, 20}, {140, 100, 50}} {
-		le.PutUint32(block[n.at:], SignatureNDP16)
-		le.PutUint16(block[n.at+4:], 16)
-		le.PutUint16(block[n.at+6:], uint16(n.next))
-		le.PutUint16(block[n.at+8:], uint16(n.datagram))
-		le.PutUint16(block[n.at+10:], 20)
-	}
+	block := ndp16Chain(200, 100, handNDP{100, 140, 20}, handNDP{140, 100, 50})
 	got, r := readAll(t, block, NTB16)
 	var fe *FormatError
 	if len(got) != 2 || !errors.As(r.Err(), &fe) || fe.Offset != 140 || fe.Field != "wNextNdpIndex" {
@@ -210,25 +207,13 @@ func TestReaderChainLoops(t *testing.T) {
 func TestReaderStopsAfterMaxNDPs(t *testing.T) {
 	// A chain of MaxNDPs+1 NDPs, each with one datagram.
 	const stride = 48
-	n := MaxNDPs + 1
-	block := make([]byte, NTH16Size+n*stride)
-	le.PutUint32(block, SignatureNTH16)
-	le.PutUint16(block[4:], NTH16Size)
-	le.PutUint16(block[8:], uint16(len(block)))
-	le.PutUint16(block[10:], NTH16Size)
-	for i := range n {
+	ndps := make([]handNDP, MaxNDPs+1)
+	for i := range ndps {
 		at := NTH16Size + i*stride
-		next := at + stride
-		if i == n-1 {
-			next = 0
-		}
-		le.PutUint32(block[at:], SignatureNDP16)
-		le.PutUint16(block[at+4:], 16)
-		le.PutUint16(block[at+6:], uint16(next))
-		le.PutUint16(block[at+8:], uint16(at+16))
-		le.PutUint16(block[at+10:], 20)
+		ndps[i] = handNDP{at, at + stride, at + 16}
 	}
-	got, r := readAll(t, block, NTB16)
+	ndps[MaxNDPs].next = 0
+	got, r := readAll(t, ndp16Chain(NTH16Size+len(ndps)*stride, NTH16Size, ndps...), NTB16)
 	var fe *FormatError
 	if len(got) != MaxNDPs || !errors.As(r.Err(), &fe) || fe.Field != "wNextNdpIndex" {
 		t.Fatalf("%d datagrams, Err = %v; want %d and the chain cut", len(got), r.Err(), MaxNDPs)
