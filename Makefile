@@ -27,6 +27,10 @@ fuzz:
 	$(GO) test ./rndis -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./rndis -run '^$$' -fuzz '^FuzzPacketReader$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./rndis -run '^$$' -fuzz '^FuzzPacketWriter$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./ncm -run '^$$' -fuzz '^FuzzReader$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./ncm -run '^$$' -fuzz '^FuzzWriter$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 5s
+	$(GO) test ./ncm -run '^$$' -fuzz '^FuzzNTBParameters$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./ncm -run '^$$' -fuzz '^FuzzNotifications$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./usb -run '^$$' -fuzz '^FuzzParseConfiguration$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./internal/framebuf -run '^$$' -fuzz '^FuzzReceiver$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 5s
 
