@@ -77,11 +77,11 @@ func ClassIn(request uint8, value uint16, iface int) Setup {
 	return Setup{RequestType: classIn, Request: request, Value: value, Index: uint16(iface)}
 }
 
-// CDC class requests that every protocol here uses.
+// The CDC class requests that carry RNDIS control messages (NCM's and ECM's
+// own are in package ncm).
 const (
-	RequestSendEncapsulatedCommand = 0x00 // RNDIS control messages, host to device
-	RequestGetEncapsulatedResponse = 0x01 // RNDIS control messages, device to host
-	RequestSetEthernetPacketFilter = 0x43 // CDC-ECM and CDC-NCM
+	RequestSendEncapsulatedCommand = 0x00 // host to device
+	RequestGetEncapsulatedResponse = 0x01 // device to host
 )
 
 // Standard requests.
