@@ -24,6 +24,7 @@ check:
 FUZZTIME ?= 60s
 fuzz:
 	$(GO) test ./link -run '^$$' -fuzz '^FuzzSession$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 5s
+	$(GO) test ./link -run '^$$' -fuzz '^FuzzCDCSession$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 5s
 	$(GO) test ./rndis -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./rndis -run '^$$' -fuzz '^FuzzPacketReader$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./rndis -run '^$$' -fuzz '^FuzzPacketWriter$$' -fuzztime $(FUZZTIME)

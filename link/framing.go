@@ -1,6 +1,8 @@
 package link
 
 import (
+	"fmt"
+
 	"github.com/rndis-netd/rndis-netd/rndis"
 	"github.com/rndis-netd/rndis-netd/usb"
 )
@@ -37,6 +39,13 @@ type frameReader interface {
 	offset() int
 	// err says what ended the walk early, nil at the end of a good transfer.
 	err() error
+}
+
+// errFrameTooLarge: a frame larger than the device takes in a transfer.
+type errFrameTooLarge struct{ n, max int }
+
+func (e errFrameTooLarge) Error() string {
+	return fmt.Sprintf("a frame of %d bytes, the device takes %d at most", e.n, e.max)
 }
 
 // padShortPacket applies the short-packet rule to a transfer held in a

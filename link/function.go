@@ -39,6 +39,10 @@ func newFunction(s *session) (function, error) {
 	switch p := s.t.Info().Function.Protocol; p {
 	case usb.ProtocolRNDIS:
 		return newRNDIS(s), nil
+	case usb.ProtocolNCM:
+		return newCDC(s, true), nil
+	case usb.ProtocolECM:
+		return newCDC(s, false), nil
 	default:
 		return nil, fmt.Errorf("%v: no host for protocol %q", s.t.Info(), p)
 	}

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rndis-netd/rndis-netd/ncm"
 	"github.com/rndis-netd/rndis-netd/rndis"
 	"github.com/rndis-netd/rndis-netd/usb"
 )
@@ -47,14 +48,16 @@ func appendRecord(script []byte, kind int, data []byte) []byte {
 	return append(script, data...)
 }
 
-// scriptDevice plays a script to the host, once; then it is gone.
+// scriptDevice plays a script to the host, once; then it is gone. Its
+// function speaks protocol (RNDIS when empty).
 type scriptDevice struct {
-	mu      sync.Mutex
-	recs    []record
-	lastRID uint32
-	opened  bool
-	closed  bool
-	changed chan struct{} // a record was consumed
+	protocol usb.Protocol
+	mu       sync.Mutex
+	recs     []record
+	lastRID  uint32
+	opened   bool
+	closed   bool
+	changed  chan struct{} // a record was consumed
 }
 
 func (d *scriptDevice) Open(context.Context) (usb.Transport, error) {
@@ -127,9 +130,11 @@ func (d *scriptDevice) Control(ctx context.Context, s usb.Setup, buf []byte) (in
 
 func (d *scriptDevice) SetAlternate(ctx context.Context, alt int) error { return nil }
 
+// WaitNotification plays the script's notifications; an RNDIS device also
+// announces each control response with RESPONSE_AVAILABLE.
 func (d *scriptDevice) WaitNotification(ctx context.Context) ([]byte, error) {
 	d.mu.Lock()
-	control := len(d.recs) > 0 && d.recs[0].kind == recControl
+	control := len(d.recs) > 0 && d.recs[0].kind == recControl && d.rndis()
 	d.mu.Unlock()
 	if control {
 		return rndis.ResponseAvailableNotification(), nil
@@ -156,9 +161,15 @@ func (d *scriptDevice) WriteBulk(ctx context.Context, p []byte) error {
 	return nil
 }
 
+func (d *scriptDevice) rndis() bool { return d.protocol == "" || d.protocol == usb.ProtocolRNDIS }
+
 func (d *scriptDevice) Info() usb.Info {
-	return usb.Info{VendorID: 0x1234, ProductID: 0x5678, Function: usb.Function{Protocol: usb.ProtocolRNDIS,
-		BulkOut: usb.Endpoint{Address: 0x01, Attributes: 2, MaxPacketSize: 512}}}
+	fn := usb.Function{Protocol: usb.ProtocolRNDIS, BulkOut: usb.Endpoint{Address: 0x01, Attributes: 2, MaxPacketSize: 512}}
+	if !d.rndis() {
+		fn.Protocol, fn.DataAlt, fn.MACAddressIndex, fn.MaxSegmentSize = d.protocol, 1, 4, 1514
+		fn.NCMCapabilities = uint8(ncm.CapEthernetFilter | ncm.CapCRCMode)
+	}
+	return usb.Info{VendorID: 0x1234, ProductID: 0x5678, Function: fn}
 }
 func (d *scriptDevice) Close() error {
 	d.mu.Lock()
@@ -206,13 +217,27 @@ func FuzzSession(f *testing.F) {
 }
 
 func fuzzOne(t *testing.T, script []byte) {
+	playScript(t, usb.ProtocolRNDIS, script, func(info DeviceInfo) {
+		if err := info.RNDIS.Limits.Validate(); err != nil {
+			t.Fatalf("link up with invalid limits %+v: %v", info.RNDIS.Limits, err)
+		}
+		if info.MTU+ethernetHeaderBytes > info.RNDIS.Limits.MaxFrame() {
+			t.Fatalf("link up with MTU %d, limits %+v", info.MTU, info.RNDIS.Limits)
+		}
+	})
+}
+
+// playScript opens a link on a device of protocol playing script, checks
+// what a link that came up learned with check, and carries traffic until the
+// script is over. It must never panic or hang.
+func playScript(t *testing.T, protocol usb.Protocol, script []byte, check func(DeviceInfo)) {
 	// A hang is a failure the fuzzer can record only as a panic.
 	watchdog := time.AfterFunc(10*time.Second, func() {
 		buf := make([]byte, 1<<20)
 		panic(fmt.Sprintf("the session hangs on this script:\n%s", buf[:runtime.Stack(buf, true)]))
 	})
 	defer watchdog.Stop()
-	dev := &scriptDevice{recs: parseScript(script), changed: make(chan struct{}, 1)}
+	dev := &scriptDevice{protocol: protocol, recs: parseScript(script), changed: make(chan struct{}, 1)}
 	opts := Options{ControlTimeout: 5 * time.Millisecond, PollInterval: time.Millisecond,
 		KeepAliveInterval: 50 * time.Millisecond, RetryMin: time.Millisecond, RetryMax: 5 * time.Millisecond}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -223,12 +248,10 @@ func fuzzOne(t *testing.T, script []byte) {
 	}
 	defer l.Close()
 	info := l.Info()
-	if err := info.RNDIS.Limits.Validate(); err != nil {
-		t.Fatalf("link up with invalid limits %+v: %v", info.RNDIS.Limits, err)
+	if info.MTU < minMTU || len(info.MAC) != 6 || info.Protocol != protocol {
+		t.Fatalf("link up with MTU %d, MAC %v, protocol %q", info.MTU, info.MAC, info.Protocol)
 	}
-	if info.MTU < minMTU || info.MTU+ethernetHeaderBytes > info.RNDIS.Limits.MaxFrame() || len(info.MAC) != 6 {
-		t.Fatalf("link up with MTU %d, limits %+v, MAC %v", info.MTU, info.RNDIS.Limits, info.MAC)
-	}
+	check(info)
 	s := newStack()
 	defer func() { s.Close(); s.Wait() }()
 	if err := s.CreateNIC(hostNIC, l.LinkEndpoint()); err != nil {

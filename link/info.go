@@ -13,13 +13,14 @@ import (
 type DeviceInfo struct {
 	USB            usb.Info
 	Protocol       usb.Protocol
-	DeviceMAC      net.HardwareAddr // the device's own address, as it reports it
+	DeviceMAC      net.HardwareAddr // the address the device gives the host (RNDIS OID_802_3_PERMANENT_ADDRESS, CDC iMACAddress)
 	MAC            net.HardwareAddr // the address the host uses
 	MTU            int              // IP MTU
 	LinkSpeed      int64            // bit/s, 0 when unknown
 	MediaConnected bool
 
 	RNDIS *RNDISInfo // RNDIS devices only
+	NCM   *NCMInfo   // CDC-NCM devices only
 }
 
 // RNDISInfo is what an RNDIS device reported in INITIALIZE_CMPLT and its OIDs.

@@ -377,6 +377,13 @@ func (l *Link) waitForBus(delay time.Duration) bool {
 	return l.ctx.Err() == nil
 }
 
+// setLinkSpeed records a speed the device reported after its start.
+func (l *Link) setLinkSpeed(bps int64) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.info.LinkSpeed = bps
+}
+
 // adopt records what a start of the function learned.
 func (l *Link) adopt(info DeviceInfo) {
 	l.mu.Lock()
