@@ -94,8 +94,7 @@ func Open(ctx context.Context, opener usb.Opener, opts Options) (*Link, error) {
 			return fail(err)
 		}
 		l.last = Event{Cause: CauseNoDevice, Err: err, Time: time.Now()}
-		l.log.Info("waiting for the device", "reason", err)
-		go l.run(nil)
+		go l.run(nil, err)
 		return l, nil
 	}
 	s, err := newSession(l, t)
@@ -114,7 +113,7 @@ func Open(ctx context.Context, opener usb.Opener, opts Options) (*Link, error) {
 	if info.MediaConnected {
 		l.setUp(CauseInitialized)
 	}
-	go l.run(s)
+	go l.run(s, nil)
 	return l, nil
 }
 
@@ -214,11 +213,11 @@ func (l *Link) setDown(c Cause, err error) {
 }
 
 // run supervises sessions until Close, starting with s (nil: wait for the
-// device first).
-func (l *Link) run(s *session) {
+// device first, which Open did not find for reason).
+func (l *Link) run(s *session, reason error) {
 	defer close(l.done)
 	if s == nil {
-		if s = l.reopen(); s == nil {
+		if s = l.reopen(reason); s == nil {
 			return // closed while waiting for the device
 		}
 	}
@@ -242,7 +241,7 @@ func (l *Link) supervise(s *session) *session {
 			case CauseDeviceGone:
 				l.setDown(CauseDeviceGone, sig.err)
 				s.stop()
-				return l.reopen()
+				return l.reopen(nil)
 			case CauseDeviceHalt:
 				l.setDown(CauseDeviceHalt, nil)
 				l.restart(s)
@@ -316,21 +315,28 @@ type changeWaiter interface {
 	WaitChange(ctx context.Context) error
 }
 
-// reopen waits for the device to come back (or to appear, the first time),
-// with backoff, and starts a new session on it. It returns nil when the
-// link is closed first.
-func (l *Link) reopen() *session {
-	reason := ""
+// reopen waits for the device to come back (or to appear, the first time,
+// when the first try failed for why), with backoff, and starts a new session
+// on it. It says what it sees once, and again when that changes, not on
+// every try. It returns nil when the link is closed first.
+func (l *Link) reopen(why error) *session {
+	said := ""
+	say := func(err error) {
+		if err.Error() != said {
+			said = err.Error()
+			l.log.Info("waiting for the device", "reason", err)
+		}
+	}
+	if why != nil {
+		say(why)
+	}
 	for delay := l.opts.RetryMin; ; delay = min(2*delay, l.opts.RetryMax) {
 		if !l.waitForBus(delay) {
 			return nil
 		}
 		t, err := l.opener.Open(l.ctx)
 		if err != nil {
-			if err.Error() != reason { // say what it sees once, not on every try
-				reason = err.Error()
-				l.log.Info("waiting for the device", "reason", err)
-			}
+			say(err)
 			continue
 		}
 		s, err := newSession(l, t)
