@@ -9,18 +9,22 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/netip"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/rndis-netd/rndis-netd/stack"
 )
 
-// Tether is the network on the phone's side, as package stack provides it.
+// Tether is the network on the phone's side, as package stack provides it:
+// the proxies dial and resolve names through it.
 type Tether interface {
 	DialContext(ctx context.Context, network, address string) (net.Conn, error)
-	Listen(network, address string) (net.Listener, error)
-	ListenPacket(network, address string) (net.PacketConn, error)
-	Resolver() *net.Resolver
+	LookupNetIP(ctx context.Context, network, host string) ([]netip.Addr, error)
 }
+
+var _ Tether = (*stack.Net)(nil)
 
 // Service is one listener and what it serves.
 type Service interface {

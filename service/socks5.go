@@ -83,7 +83,7 @@ func (s *SOCKS5) Stats() *Stats { return &s.stats }
 type tetherResolver struct{ t Tether }
 
 func (r tetherResolver) Resolve(ctx context.Context, name string) (context.Context, net.IP, error) {
-	addrs, err := r.t.Resolver().LookupNetIP(ctx, "ip", name)
+	addrs, err := r.t.LookupNetIP(ctx, "ip", name)
 	if err != nil {
 		return ctx, nil, err
 	}

@@ -187,8 +187,9 @@ func (n *Net) Addrs() []netip.Prefix {
 	return out
 }
 
-// DNSServers returns the resolvers in use: static ones, the lease's, and
-// those from IPv6 router advertisements.
+// DNSServers returns the resolvers in use, in the order LookupNetIP asks
+// them: static ones, the lease's, and those from IPv6 router
+// advertisements.
 func (n *Net) DNSServers() []netip.Addr {
 	n.mu.Lock()
 	defer n.mu.Unlock()
