@@ -26,6 +26,13 @@ type Tether interface {
 
 var _ Tether = (*stack.Net)(nil)
 
+var (
+	_ Service = (*SOCKS5)(nil)
+	_ Service = (*HTTPProxy)(nil)
+	_ Service = (*TCPForward)(nil)
+	_ Service = (*UDPForward)(nil)
+)
+
 // Service is one listener and what it serves.
 type Service interface {
 	// Serve runs until Close; it returns nil after Close.
@@ -45,12 +52,17 @@ type Limits struct {
 	// request (SOCKS5 greeting, authentication and request; HTTP headers).
 	// 0: DefaultHandshakeTimeout.
 	HandshakeTimeout time.Duration
+	// ConnectTimeout is how long a dial for a client (a proxy's or a
+	// forward's) may take, the name lookup included. 0:
+	// DefaultConnectTimeout.
+	ConnectTimeout time.Duration
 }
 
 // Defaults of Limits.
 const (
 	DefaultMaxConnections   = 1024
 	DefaultHandshakeTimeout = 10 * time.Second
+	DefaultConnectTimeout   = 30 * time.Second
 )
 
 func (l Limits) withDefaults() Limits {
@@ -59,6 +71,9 @@ func (l Limits) withDefaults() Limits {
 	}
 	if l.HandshakeTimeout <= 0 {
 		l.HandshakeTimeout = DefaultHandshakeTimeout
+	}
+	if l.ConnectTimeout <= 0 {
+		l.ConnectTimeout = DefaultConnectTimeout
 	}
 	return l
 }
@@ -74,46 +89,6 @@ type Stats struct {
 	Active             atomic.Int64
 	Failed             atomic.Uint64 // could not reach their destination
 	BytesUp, BytesDown atomic.Uint64
-}
-
-// conns tracks open connections so that Close can end them.
-type conns struct {
-	mu     sync.Mutex
-	set    map[io.Closer]struct{}
-	closed bool
-	wg     sync.WaitGroup
-}
-
-// add registers c; false when the service is closing (c is closed then).
-func (cs *conns) add(c io.Closer) bool {
-	cs.mu.Lock()
-	defer cs.mu.Unlock()
-	if cs.closed {
-		c.Close()
-		return false
-	}
-	if cs.set == nil {
-		cs.set = map[io.Closer]struct{}{}
-	}
-	cs.set[c] = struct{}{}
-	return true
-}
-
-func (cs *conns) remove(c io.Closer) {
-	cs.mu.Lock()
-	defer cs.mu.Unlock()
-	delete(cs.set, c)
-}
-
-// closeAll ends every connection and waits for their goroutines.
-func (cs *conns) closeAll() {
-	cs.mu.Lock()
-	cs.closed = true
-	for c := range cs.set {
-		c.Close()
-	}
-	cs.mu.Unlock()
-	cs.wg.Wait()
 }
 
 // copyBufferSize is the buffer of each direction of a relayed connection:

@@ -129,9 +129,7 @@ func TestHTTPProxy(t *testing.T) {
 	go webSrv.Serve(web)
 	t.Cleanup(func() { webSrv.Close() })
 	ln := listen(t)
-	tr := &http.Transport{DialContext: loopTether{}.DialContext}
-	t.Cleanup(tr.CloseIdleConnections)
-	serve(t, NewHTTPProxy(ln, loopTether{}, tr, Limits{}, quiet))
+	serve(t, NewHTTPProxy(ln, loopTether{}, Limits{}, quiet))
 
 	send := func(req string) (*http.Response, *bufio.Reader, net.Conn) {
 		c, err := net.Dial("tcp", ln.Addr().String())
