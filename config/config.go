@@ -69,6 +69,7 @@ type HTTPProxy struct {
 type Limits struct {
 	MaxConnections   int           `mapstructure:"max_connections"`   // served at once; more wait
 	HandshakeTimeout time.Duration `mapstructure:"handshake_timeout"` // to send the request
+	ConnectTimeout   time.Duration `mapstructure:"connect_timeout"`   // to reach the destination
 }
 
 // Forward is a port forward: in forwards, Listen is on this host and
@@ -111,9 +112,11 @@ var defaults = map[string]any{
 	"socks5.password":              "",
 	"socks5.max_connections":       1024,
 	"socks5.handshake_timeout":     "10s",
+	"socks5.connect_timeout":       "30s",
 	"http_proxy.listen":            "",
 	"http_proxy.max_connections":   1024,
 	"http_proxy.handshake_timeout": "10s",
+	"http_proxy.connect_timeout":   "30s",
 	"admin.listen":                 "127.0.0.1:9741",
 	"capture.pcap":                 "",
 	"allow_open_proxy":             false,

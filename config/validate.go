@@ -89,15 +89,20 @@ func (d Device) Parse() (usb.Selector, *sim.Config, error) {
 
 // Ranges of the limits.
 const (
-	maxMaxConnections   = 100_000
-	minHandshakeTimeout = 100 * time.Millisecond
-	maxHandshakeTimeout = 10 * time.Minute
+	maxMaxConnections = 100_000
+	minTimeout        = 100 * time.Millisecond
+	maxTimeout        = 10 * time.Minute
 )
 
 func (v *validator) limits(section string, l Limits) {
 	v.maxConnections(section+".max_connections", l.MaxConnections, false)
-	if l.HandshakeTimeout < minHandshakeTimeout || l.HandshakeTimeout > maxHandshakeTimeout {
-		v.add(section+".handshake_timeout", fmt.Sprintf("%v: want %v..%v", l.HandshakeTimeout, minHandshakeTimeout, maxHandshakeTimeout))
+	v.timeout(section+".handshake_timeout", l.HandshakeTimeout)
+	v.timeout(section+".connect_timeout", l.ConnectTimeout)
+}
+
+func (v *validator) timeout(key string, d time.Duration) {
+	if d < minTimeout || d > maxTimeout {
+		v.add(key, fmt.Sprintf("%v: want %v..%v", d, minTimeout, maxTimeout))
 	}
 }
 
