@@ -187,6 +187,23 @@ func (n *Net) Addrs() []netip.Prefix {
 	return out
 }
 
+// MTU returns the IP MTU in use: the device's, or the DHCP lease's
+// interface MTU when that is lower.
+func (n *Net) MTU() int { return int(n.stack.NICInfo()[nicID].MTU) }
+
+// applyMTU lowers the NIC's MTU to a lease's interface MTU (DHCP option
+// 26) when it is below the device's, and lifts it back for a lease
+// without one. The link keeps what is set across re-initializations.
+func (n *Net) applyMTU(l Lease) {
+	want := n.link.Info().MTU
+	if l.MTU > 0 && l.MTU < want {
+		want = l.MTU
+	}
+	if want > 0 && want != n.MTU() {
+		n.stack.SetNICMTU(nicID, uint32(want))
+	}
+}
+
 // DNSServers returns the resolvers in use, in the order LookupNetIP asks
 // them: static ones, the lease's, and those from IPv6 router
 // advertisements.
@@ -226,7 +243,8 @@ func (n *Net) apply(l Lease) {
 		n.dhcp.unconfigured(false)
 	}
 	n.syncRoutes()
-	n.log.Info("ipv4 configured", "addr", l.Addr, "router", l.Router, "dns", l.DNS, "dynamic", l.Dynamic,
+	n.applyMTU(l)
+	n.log.Info("ipv4 configured", "addr", l.Addr, "router", l.Router, "dns", l.DNS, "mtu", n.MTU(), "dynamic", l.Dynamic,
 		"expires", expiry(l))
 	n.events.Publish(Event{Kind: EventLease, Lease: l, Time: time.Now()})
 }
