@@ -38,8 +38,11 @@ type Log struct {
 type Device struct {
 	// Select is auto, "VID:PID", "serial=XYZ", "path=1-2.3", or sim (the
 	// built-in simulated phone; "sim:qualcomm" or "sim:linux-gadget" picks
-	// its preset).
+	// its preset, and ":unplugged" starts it unplugged).
 	Select string `mapstructure:"select"`
+	// Wait makes the daemon start without its device and wait for it; with
+	// false a missing device ends it (exit status 1).
+	Wait bool `mapstructure:"wait"`
 }
 
 // Network configures the addresses on the tether.
@@ -102,6 +105,7 @@ var defaults = map[string]any{
 	"log.level":                    "info",
 	"log.format":                   "text",
 	"device.select":                "auto",
+	"device.wait":                  true,
 	"network.ipv4":                 "dhcp",
 	"network.ipv6":                 "slaac",
 	"network.gateway":              "",

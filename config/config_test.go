@@ -52,7 +52,7 @@ func TestDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.Device.Select != "auto" || c.Network.IPv4 != "dhcp" || c.SOCKS5.Listen != "127.0.0.1:1080" || c.Admin.Listen != "127.0.0.1:9741" || c.Log.Level != "info" {
+	if c.Device.Select != "auto" || !c.Device.Wait || c.Network.IPv4 != "dhcp" || c.SOCKS5.Listen != "127.0.0.1:1080" || c.Admin.Listen != "127.0.0.1:9741" || c.Log.Level != "info" {
 		t.Errorf("defaults %+v", c)
 	}
 }
@@ -156,6 +156,25 @@ func TestExampleConfiguration(t *testing.T) {
 		last := k[strings.LastIndex(k, ".")+1:]
 		if !strings.Contains(string(text), last+":") {
 			t.Errorf("examples/rndis-netd.yaml lacks %s", k)
+		}
+	}
+}
+
+// device.select names the simulated phone with its preset, started
+// unplugged if asked.
+func TestSimulatedPhoneSelection(t *testing.T) {
+	for sel, want := range map[string]struct {
+		preset    string
+		unplugged bool
+	}{
+		"sim":                        {"qualcomm", false},
+		"sim:linux-gadget":           {"linux-gadget", false},
+		"sim:unplugged":              {"qualcomm", true},
+		"sim:linux-gadget:unplugged": {"linux-gadget", true},
+	} {
+		_, phone, err := Device{Select: sel}.Parse()
+		if err != nil || phone == nil || phone.Config.Name != want.preset || phone.Unplugged != want.unplugged {
+			t.Errorf("%q: %+v, %v; want %s, unplugged %v", sel, phone, err, want.preset, want.unplugged)
 		}
 	}
 }
