@@ -127,8 +127,17 @@ func splice(a, b net.Conn, st *Stats) {
 	b.Close()
 }
 
+// closeWriter is a connection that can half-close: *net.TCPConn, gVisor's
+// gonet.TCPConn, and the wrappers of this package.
+type closeWriter interface{ CloseWrite() error }
+
+var (
+	_ closeWriter = (*limitedConn)(nil)
+	_ closeWriter = readerConn{}
+)
+
 func closeWrite(c net.Conn) {
-	if cw, ok := c.(interface{ CloseWrite() error }); ok {
+	if cw, ok := c.(closeWriter); ok {
 		cw.CloseWrite()
 	} else {
 		c.Close()

@@ -78,28 +78,35 @@ func startPhoneDHCP(t *testing.T, phone *sim.Phone, mtu int) {
 	})
 }
 
-// A DHCP interface MTU below the device's becomes the NIC's: TCP sends
-// segments that fit it.
-func TestLeaseMTUBelowTheDevicesIsApplied(t *testing.T) {
+// openWithLeaseMTU opens a Net on a linux-gadget phone whose DHCP lease
+// has the given interface MTU; capture, if not nil, records the link.
+func openWithLeaseMTU(t *testing.T, mtu int, capture io.Writer) (*Net, *sim.Phone) {
+	t.Helper()
 	cfg := sim.LinuxGadget()
 	cfg.NoDHCP = true
-	phone, err := sim.New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer phone.Close()
-	startPhoneDHCP(t, phone, 1400)
-	var capture bytes.Buffer
-	link := fastLink()
-	if link.Capture, err = rndislink.NewPcapWriter(&capture); err != nil {
-		t.Fatal(err)
+	phone := newPhone(t, cfg)
+	startPhoneDHCP(t, phone, mtu)
+	opts := Options{Device: phone, Link: fastLink(), DHCPRetry: 200 * time.Millisecond, NoIPv6: true}
+	if capture != nil {
+		var err error
+		if opts.Link.Capture, err = rndislink.NewPcapWriter(capture); err != nil {
+			t.Fatal(err)
+		}
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	n, err := Open(ctx, Options{Device: phone, Link: link, DHCPRetry: 200 * time.Millisecond, NoIPv6: true})
+	n, err := Open(ctx, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
+	return n, phone
+}
+
+// A DHCP interface MTU below the device's becomes the NIC's: TCP sends
+// segments that fit it.
+func TestLeaseMTUBelowTheDevicesIsApplied(t *testing.T) {
+	var capture bytes.Buffer
+	n, phone := openWithLeaseMTU(t, 1400, &capture)
 	closed := false
 	defer func() {
 		if !closed {
@@ -110,9 +117,9 @@ func TestLeaseMTUBelowTheDevicesIsApplied(t *testing.T) {
 		t.Fatalf("lease MTU %d, want 1400", l.MTU)
 	}
 	if got := n.MTU(); got != 1400 {
-		t.Errorf("MTU() = %d, want the lease's 1400 (the device's is %d)", got, cfg.MTU)
+		t.Errorf("MTU() = %d, want the lease's 1400 (the device's is %d)", got, phone.Config().MTU)
 	}
-	c, err := n.DialContext(ctx, "tcp", netip.AddrPortFrom(cfg.PhoneAddr, sim.EchoPort).String())
+	c, err := n.DialContext(context.Background(), "tcp", netip.AddrPortFrom(phone.Config().PhoneAddr, sim.EchoPort).String())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -132,6 +139,15 @@ func TestLeaseMTUBelowTheDevicesIsApplied(t *testing.T) {
 	}
 }
 
+// A lease whose interface MTU is above the device's leaves the device's.
+func TestLeaseMTUAboveTheDevicesIsNot(t *testing.T) {
+	n, phone := openWithLeaseMTU(t, 9000, nil)
+	defer n.Close()
+	if got := n.MTU(); got != phone.Config().MTU {
+		t.Errorf("MTU() = %d, want the device's %d", got, phone.Config().MTU)
+	}
+}
+
 // largestFrame returns the length of the longest frame of a pcap file.
 func largestFrame(t *testing.T, pcap []byte) int {
 	t.Helper()
@@ -145,27 +161,4 @@ func largestFrame(t *testing.T, pcap []byte) int {
 		rest = rest[min(len(rest), 16+n):]
 	}
 	return largest
-}
-
-// A lease without an interface MTU, or one above the device's, leaves the
-// device's.
-func TestLeaseMTUAboveTheDevicesIsNot(t *testing.T) {
-	cfg := sim.LinuxGadget()
-	cfg.NoDHCP = true
-	phone, err := sim.New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer phone.Close()
-	startPhoneDHCP(t, phone, 9000)
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	n, err := Open(ctx, Options{Device: phone, Link: fastLink(), DHCPRetry: 200 * time.Millisecond, NoIPv6: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer n.Close()
-	if got := n.MTU(); got != cfg.MTU {
-		t.Errorf("MTU() = %d, want the device's %d", got, cfg.MTU)
-	}
 }

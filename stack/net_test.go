@@ -22,6 +22,17 @@ func fastLink() link.Options {
 		PollInterval: 20 * time.Millisecond, RetryMin: 10 * time.Millisecond, RetryMax: 200 * time.Millisecond}
 }
 
+// newPhone starts a simulated phone that stops with the test.
+func newPhone(t *testing.T, cfg sim.Config) *sim.Phone {
+	t.Helper()
+	phone, err := sim.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(phone.Close)
+	return phone
+}
+
 type fixture struct {
 	phone  *sim.Phone
 	net    *Net
@@ -30,11 +41,7 @@ type fixture struct {
 
 func open(t *testing.T, cfg sim.Config, mod func(*Options)) *fixture {
 	t.Helper()
-	phone, err := sim.New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(phone.Close)
+	phone := newPhone(t, cfg)
 	opts := Options{Device: phone, Link: fastLink(), DHCPRetry: 200 * time.Millisecond, DHCPTimeout: 10 * time.Second}
 	if mod != nil {
 		mod(&opts)
@@ -204,13 +211,9 @@ func TestStaticConfiguration(t *testing.T) {
 func TestNoDHCPAnswer(t *testing.T) {
 	cfg := sim.LinuxGadget()
 	cfg.NoDHCP = true
-	phone, err := sim.New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer phone.Close()
+	phone := newPhone(t, cfg)
 	start := time.Now()
-	_, err = Open(context.Background(), Options{Device: phone, Link: fastLink(), DHCPRetry: 100 * time.Millisecond, DHCPTimeout: time.Second})
+	_, err := Open(context.Background(), Options{Device: phone, Link: fastLink(), DHCPRetry: 100 * time.Millisecond, DHCPTimeout: time.Second})
 	if !errors.Is(err, ErrNoDHCP) {
 		t.Fatalf("Open = %v, want ErrNoDHCP", err)
 	}
@@ -324,11 +327,7 @@ func TestListenOnTheTether(t *testing.T) {
 // An offered address that answers ARP is declined and another one taken.
 func TestOfferedAddressInUseIsDeclined(t *testing.T) {
 	cfg := sim.LinuxGadget()
-	phone, err := sim.New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer phone.Close()
+	phone := newPhone(t, cfg)
 	taken := netip.MustParseAddr("192.168.42.100") // the first address the phone offers
 	if err := phone.ClaimAddress(taken); err != nil {
 		t.Fatal(err)
@@ -348,11 +347,7 @@ func TestOfferedAddressInUseIsDeclined(t *testing.T) {
 // network is down, dials fail at once, and it becomes usable when the
 // device appears. Without it, the missing device is New's error.
 func TestNewWaitsForTheDevice(t *testing.T) {
-	phone, err := sim.New(sim.Qualcomm())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer phone.Close()
+	phone := newPhone(t, sim.Qualcomm())
 	phone.Unplug()
 	opts := Options{Device: phone, Link: fastLink(), DHCPRetry: 200 * time.Millisecond}
 	if _, err := New(context.Background(), opts); !errors.Is(err, usb.ErrNoDevice) {

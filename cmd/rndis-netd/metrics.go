@@ -10,6 +10,8 @@ import (
 // link's counters, the link events, the listeners and gVisor's TCP stats.
 type metrics daemon
 
+var _ prometheus.Collector = (*metrics)(nil)
+
 func desc(name, help string, labels ...string) *prometheus.Desc {
 	return prometheus.NewDesc("rndis_netd_"+name, help, labels, nil)
 }
