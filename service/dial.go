@@ -39,10 +39,13 @@ func (cs *conns) dial(ctx context.Context, d Dialer, timeout time.Duration, netw
 }
 
 // dialWatching is dial for a client connection: it reads what the client
-// sends meanwhile from r (the client's reader), so that a client that goes
-// away — closes, half-closes or resets its connection — cancels the dial,
-// and returns what it read, for the relay to send first.
-func (cs *conns) dialWatching(client net.Conn, r io.Reader, d Dialer, timeout time.Duration, network, address string) (net.Conn, []byte, error) {
+// sends meanwhile from r (the client's reader), and returns it for the
+// relay to send first, so that a client that goes away cancels the dial. A
+// reset is always a client gone; so is the end of its stream (a close or a
+// half-close) when eofIsGone — for a proxy, whose client waits for the
+// reply, but not for a forward, whose client may send its request and
+// half-close before the dial is through.
+func (cs *conns) dialWatching(client net.Conn, r io.Reader, eofIsGone bool, d Dialer, timeout time.Duration, network, address string) (net.Conn, []byte, error) {
 	ctx, cancel := context.WithCancelCause(context.Background())
 	defer cancel(nil)
 	var early []byte
@@ -53,12 +56,16 @@ func (cs *conns) dialWatching(client net.Conn, r io.Reader, d Dialer, timeout ti
 		for len(early) < maxEarlyData {
 			n, err := r.Read(buf[:])
 			early = append(early, buf[:n]...)
-			if err != nil {
-				if ne := net.Error(nil); !errors.As(err, &ne) || !ne.Timeout() {
-					cancel(errClientGone)
-				}
-				return
+			var ne net.Error
+			switch {
+			case err == nil:
+				continue
+			case errors.As(err, &ne) && ne.Timeout(): // the watch is over
+			case err == io.EOF && !eofIsGone:
+			default:
+				cancel(errClientGone)
 			}
+			return
 		}
 	}()
 	c, err := cs.dial(ctx, d, timeout, network, address)

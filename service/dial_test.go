@@ -129,7 +129,9 @@ func TestConnectTimeoutIsAnswered(t *testing.T) {
 	}
 }
 
-// A client that goes away while its dial is in progress cancels it.
+// A client that goes away while its dial is in progress cancels it: a
+// proxy's client when it closes its connection, a forward's when it resets
+// it (a forward's client may half-close after its request).
 func TestDialEndsWhenTheClientGoesAway(t *testing.T) {
 	for _, kind := range []string{"socks5", "http CONNECT", "http GET", "forward"} {
 		t.Run(kind, func(t *testing.T) {
@@ -137,6 +139,9 @@ func TestDialEndsWhenTheClientGoesAway(t *testing.T) {
 			svc, addr := startKind(t, kind, h, Limits{})
 			c := dialKind(t, addr, kind)
 			h.waitDial(t)
+			if kind == "forward" {
+				c.(*net.TCPConn).SetLinger(0) // Close resets
+			}
 			c.Close()
 			if err := h.waitEnd(t); err == nil {
 				t.Error("the dial's context ended without a cause")
@@ -198,5 +203,40 @@ func TestEarlyDataIsRelayed(t *testing.T) {
 	}
 	if reply[3] != 0 || !strings.HasSuffix(string(reply), "early") {
 		t.Errorf("answered %q, want success and the early data echoed", reply)
+	}
+}
+
+// A forward's client may send its request and half-close before the dial
+// is through: the request and the half-close reach the destination.
+func TestForwardClientHalfClosesDuringTheDial(t *testing.T) {
+	target := listen(t)
+	t.Cleanup(func() { target.Close() })
+	go func() {
+		c, err := target.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		got, _ := io.ReadAll(c) // until the client's half-close
+		io.WriteString(c, "got "+string(got))
+	}()
+	release := make(chan struct{})
+	slow := func(ctx context.Context, network, address string) (net.Conn, error) {
+		<-release
+		return loopTether{}.DialContext(ctx, network, address)
+	}
+	fwd := listen(t)
+	serve(t, NewTCPForward(fwd, slow, target.Addr().String(), Limits{}, quiet))
+	c, err := net.Dial("tcp", fwd.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	io.WriteString(c, "request")
+	c.(*net.TCPConn).CloseWrite()
+	close(release)
+	if got, err := io.ReadAll(c); err != nil || string(got) != "got request" {
+		t.Errorf("answered %q, %v; want \"got request\"", got, err)
 	}
 }

@@ -37,7 +37,7 @@ func NewTCPForward(ln net.Listener, dial Dialer, connect string, lim Limits, log
 
 func (f *TCPForward) Serve() error {
 	return acceptLoop(f.ln, f.conns, func(c net.Conn) {
-		far, early, err := f.conns.dialWatching(c, c, f.dial, f.lim.ConnectTimeout, "tcp", f.connect)
+		far, early, err := f.conns.dialWatching(c, c, false, f.dial, f.lim.ConnectTimeout, "tcp", f.connect)
 		if err != nil {
 			if !uncounted(err) {
 				f.stats.Failed.Add(1)

@@ -121,7 +121,7 @@ func (s *SOCKS5) connect(_ context.Context, w io.Writer, req *socks5.Request) er
 		return fmt.Errorf("socks5: client is a %T, not a connection", w)
 	}
 	client.SetDeadline(time.Time{}) // the handshake is over
-	target, early, err := s.conns.dialWatching(client, req.Reader, s.t.DialContext, s.lim.ConnectTimeout, "tcp", req.DestAddr.String())
+	target, early, err := s.conns.dialWatching(client, req.Reader, true, s.t.DialContext, s.lim.ConnectTimeout, "tcp", req.DestAddr.String())
 	if err != nil {
 		if uncounted(err) {
 			return fmt.Errorf("connect to %v: %w", req.RawDestAddr, err)
