@@ -37,7 +37,8 @@ var (
 type Service interface {
 	// Serve runs until Close; it returns nil after Close.
 	Serve() error
-	// Close stops the listener and ends the service's connections.
+	// Close stops the listener, cancels the dials in progress, ends the
+	// connections and waits for every goroutine serving one.
 	Close() error
 	// Stats returns the connection counters.
 	Stats() *Stats
