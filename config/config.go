@@ -38,8 +38,11 @@ type Log struct {
 type Device struct {
 	// Select is auto, "VID:PID", "serial=XYZ", "path=1-2.3", or sim (the
 	// built-in simulated phone; "sim:qualcomm" or "sim:linux-gadget" picks
-	// its preset).
+	// its preset, and ":unplugged" starts it unplugged).
 	Select string `mapstructure:"select"`
+	// Wait makes the daemon start without its device and wait for it; with
+	// false a missing device ends it (exit status 1).
+	Wait bool `mapstructure:"wait"`
 }
 
 // Network configures the addresses on the tether.
@@ -69,6 +72,7 @@ type HTTPProxy struct {
 type Limits struct {
 	MaxConnections   int           `mapstructure:"max_connections"`   // served at once; more wait
 	HandshakeTimeout time.Duration `mapstructure:"handshake_timeout"` // to send the request
+	ConnectTimeout   time.Duration `mapstructure:"connect_timeout"`   // to reach the destination
 }
 
 // Forward is a port forward: in forwards, Listen is on this host and
@@ -101,6 +105,7 @@ var defaults = map[string]any{
 	"log.level":                    "info",
 	"log.format":                   "text",
 	"device.select":                "auto",
+	"device.wait":                  true,
 	"network.ipv4":                 "dhcp",
 	"network.ipv6":                 "slaac",
 	"network.gateway":              "",
@@ -111,9 +116,11 @@ var defaults = map[string]any{
 	"socks5.password":              "",
 	"socks5.max_connections":       1024,
 	"socks5.handshake_timeout":     "10s",
+	"socks5.connect_timeout":       "30s",
 	"http_proxy.listen":            "",
 	"http_proxy.max_connections":   1024,
 	"http_proxy.handshake_timeout": "10s",
+	"http_proxy.connect_timeout":   "30s",
 	"admin.listen":                 "127.0.0.1:9741",
 	"capture.pcap":                 "",
 	"allow_open_proxy":             false,

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/spf13/pflag"
 )
@@ -23,7 +24,7 @@ const full = `
 log: {level: debug, format: json}
 device: {select: "18d1:4ee3"}
 network: {ipv4: 192.168.42.5/24, ipv6: off, gateway: 192.168.42.129, dns: [192.168.42.129, "fd00::1"], mtu: 1400}
-socks5: {listen: "0.0.0.0:1080", username: u, password: p}
+socks5: {listen: "0.0.0.0:1080", username: u, password: p, connect_timeout: 5s}
 http_proxy: {listen: "127.0.0.1:8118"}
 forwards:
   - {proto: tcp, listen: "127.0.0.1:2222", connect: "192.168.42.129:22"}
@@ -40,7 +41,7 @@ func TestLoadEveryKey(t *testing.T) {
 		t.Fatal(err)
 	}
 	if c.Log.Level != "debug" || c.Device.Select != "18d1:4ee3" || c.Network.MTU != 1400 || len(c.Network.DNS) != 2 ||
-		c.SOCKS5.Username != "u" || len(c.Forwards) != 2 || c.Forwards[1].Connect != "phone.test:53" ||
+		c.SOCKS5.Username != "u" || c.SOCKS5.ConnectTimeout != 5*time.Second || c.HTTPProxy.ConnectTimeout != 30*time.Second || len(c.Forwards) != 2 || c.Forwards[1].Connect != "phone.test:53" ||
 		c.Exposes[0].Listen != ":8080" || c.Capture.Pcap != "/tmp/x.pcap" || c.HTTPProxy.Listen != "127.0.0.1:8118" {
 		t.Errorf("loaded %+v", c)
 	}
@@ -51,7 +52,7 @@ func TestDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.Device.Select != "auto" || c.Network.IPv4 != "dhcp" || c.SOCKS5.Listen != "127.0.0.1:1080" || c.Admin.Listen != "127.0.0.1:9741" || c.Log.Level != "info" {
+	if c.Device.Select != "auto" || !c.Device.Wait || c.Network.IPv4 != "dhcp" || c.SOCKS5.Listen != "127.0.0.1:1080" || c.Admin.Listen != "127.0.0.1:9741" || c.Log.Level != "info" {
 		t.Errorf("defaults %+v", c)
 	}
 }
@@ -155,6 +156,25 @@ func TestExampleConfiguration(t *testing.T) {
 		last := k[strings.LastIndex(k, ".")+1:]
 		if !strings.Contains(string(text), last+":") {
 			t.Errorf("examples/rndis-netd.yaml lacks %s", k)
+		}
+	}
+}
+
+// device.select names the simulated phone with its preset, started
+// unplugged if asked.
+func TestSimulatedPhoneSelection(t *testing.T) {
+	for sel, want := range map[string]struct {
+		preset    string
+		unplugged bool
+	}{
+		"sim":                        {"qualcomm", false},
+		"sim:linux-gadget":           {"linux-gadget", false},
+		"sim:unplugged":              {"qualcomm", true},
+		"sim:linux-gadget:unplugged": {"linux-gadget", true},
+	} {
+		_, phone, err := Device{Select: sel}.Parse()
+		if err != nil || phone == nil || phone.Config.Name != want.preset || phone.Unplugged != want.unplugged {
+			t.Errorf("%q: %+v, %v; want %s, unplugged %v", sel, phone, err, want.preset, want.unplugged)
 		}
 	}
 }

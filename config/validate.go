@@ -66,19 +66,30 @@ func (c *Config) Validate() error {
 	return nil
 }
 
-// Parse reads device.select: a USB selector, or sim with its preset.
-func (d Device) Parse() (usb.Selector, *sim.Config, error) {
+// SimPhone is the simulated phone device.select asks for.
+type SimPhone struct {
+	Config    sim.Config
+	Unplugged bool // start it unplugged (POST /sim/replug plugs it in)
+}
+
+// Parse reads device.select: a USB selector, or the simulated phone
+// ("sim", then optionally ":PRESET" and ":unplugged").
+func (d Device) Parse() (usb.Selector, *SimPhone, error) {
 	s := d.Select
 	if s == "sim" || strings.HasPrefix(s, "sim:") {
-		name := strings.TrimPrefix(strings.TrimPrefix(s, "sim"), ":")
-		if name == "" {
-			name = "qualcomm"
+		phone := &SimPhone{Config: sim.Qualcomm()}
+		for _, part := range strings.Split(s, ":")[1:] {
+			if part == "unplugged" {
+				phone.Unplugged = true
+				continue
+			}
+			cfg, ok := sim.Preset(part)
+			if !ok {
+				return usb.Selector{}, nil, fmt.Errorf("simulated phone preset %q: want qualcomm or linux-gadget (and :unplugged)", part)
+			}
+			phone.Config = cfg
 		}
-		cfg, ok := sim.Preset(name)
-		if !ok {
-			return usb.Selector{}, nil, fmt.Errorf("simulated phone preset %q: want qualcomm or linux-gadget", name)
-		}
-		return usb.Selector{}, &cfg, nil
+		return usb.Selector{}, phone, nil
 	}
 	sel, err := usb.ParseSelector(s)
 	if err != nil {
@@ -89,15 +100,20 @@ func (d Device) Parse() (usb.Selector, *sim.Config, error) {
 
 // Ranges of the limits.
 const (
-	maxMaxConnections   = 100_000
-	minHandshakeTimeout = 100 * time.Millisecond
-	maxHandshakeTimeout = 10 * time.Minute
+	maxMaxConnections = 100_000
+	minTimeout        = 100 * time.Millisecond
+	maxTimeout        = 10 * time.Minute
 )
 
 func (v *validator) limits(section string, l Limits) {
 	v.maxConnections(section+".max_connections", l.MaxConnections, false)
-	if l.HandshakeTimeout < minHandshakeTimeout || l.HandshakeTimeout > maxHandshakeTimeout {
-		v.add(section+".handshake_timeout", fmt.Sprintf("%v: want %v..%v", l.HandshakeTimeout, minHandshakeTimeout, maxHandshakeTimeout))
+	v.timeout(section+".handshake_timeout", l.HandshakeTimeout)
+	v.timeout(section+".connect_timeout", l.ConnectTimeout)
+}
+
+func (v *validator) timeout(key string, d time.Duration) {
+	if d < minTimeout || d > maxTimeout {
+		v.add(key, fmt.Sprintf("%v: want %v..%v", d, minTimeout, maxTimeout))
 	}
 }
 

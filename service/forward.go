@@ -1,9 +1,11 @@
 package service
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"sync"
@@ -20,28 +22,26 @@ type TCPForward struct {
 	ln      net.Listener
 	dial    Dialer
 	connect string
+	lim     Limits
 	log     *slog.Logger
 	stats   Stats
-	conns   conns
+	conns   *conns
 }
 
 // NewTCPForward returns a forward from ln to connect.
 func NewTCPForward(ln net.Listener, dial Dialer, connect string, lim Limits, log *slog.Logger) *TCPForward {
-	f := &TCPForward{dial: dial, connect: connect, log: log}
-	f.ln = lim.withDefaults().listener(ln, &f.stats)
+	f := &TCPForward{dial: dial, connect: connect, lim: lim.withDefaults(), log: log, conns: newConns()}
+	f.ln = f.lim.listener(ln, &f.stats)
 	return f
 }
 
-// dialTimeout bounds how long a forward waits for its destination.
-const dialTimeout = 30 * time.Second
-
 func (f *TCPForward) Serve() error {
-	return acceptLoop(f.ln, &f.conns, func(c net.Conn) {
-		ctx, cancel := context.WithTimeout(context.Background(), dialTimeout)
-		far, err := f.dial(ctx, "tcp", f.connect)
-		cancel()
+	return acceptLoop(f.ln, f.conns, func(c net.Conn) {
+		far, early, err := f.conns.dialWatching(c, c, false, f.dial, f.lim.ConnectTimeout, "tcp", f.connect)
 		if err != nil {
-			f.stats.Failed.Add(1)
+			if !uncounted(err) {
+				f.stats.Failed.Add(1)
+			}
 			logErr(f.log, "forward: dial", err, "to", f.connect)
 			return
 		}
@@ -49,7 +49,7 @@ func (f *TCPForward) Serve() error {
 			return
 		}
 		defer f.conns.remove(far)
-		splice(c, far, &f.stats)
+		splice(withEarly(c, early, c), far, &f.stats)
 	})
 }
 
@@ -65,16 +65,10 @@ func acceptLoop(ln net.Listener, cs *conns, handle func(net.Conn)) error {
 			}
 			return err
 		}
-		if !cs.add(c) {
-			continue
-		}
-		cs.wg.Add(1)
-		go func() {
-			defer cs.wg.Done()
-			defer cs.remove(c)
+		cs.serve(c, func() {
 			defer c.Close()
 			handle(c)
-		}()
+		})
 	}
 }
 
@@ -86,10 +80,13 @@ func (f *TCPForward) Close() error {
 
 func (f *TCPForward) Stats() *Stats { return &f.stats }
 
-func (cs *conns) isClosed() bool {
-	cs.mu.Lock()
-	defer cs.mu.Unlock()
-	return cs.closed
+// withEarly is the client side of a relay: c, read through r, after what
+// the client sent while its dial was in progress.
+func withEarly(c net.Conn, early []byte, r io.Reader) net.Conn {
+	if len(early) > 0 {
+		r = io.MultiReader(bytes.NewReader(early), r)
+	}
+	return readerConn{Conn: c, r: r}
 }
 
 // udpIdle ends a UDP flow after this long without a datagram.
@@ -98,13 +95,13 @@ const udpIdle = 2 * time.Minute
 // UDPForward relays datagrams from a packet listener to a fixed address,
 // one flow (a far-side socket) per client address, and the replies back.
 type UDPForward struct {
-	pc       net.PacketConn
-	dial     Dialer
-	connect  string
-	maxFlows int
-	log      *slog.Logger
-	stats    Stats
-	conns    conns
+	pc      net.PacketConn
+	dial    Dialer
+	connect string
+	lim     Limits
+	log     *slog.Logger
+	stats   Stats
+	conns   *conns
 
 	mu    sync.Mutex
 	flows map[string]net.Conn
@@ -113,7 +110,8 @@ type UDPForward struct {
 // NewUDPForward returns a UDP forward from pc to connect; it keeps at most
 // lim.MaxConnections flows (datagrams of further clients are dropped).
 func NewUDPForward(pc net.PacketConn, dial Dialer, connect string, lim Limits, log *slog.Logger) *UDPForward {
-	return &UDPForward{pc: pc, dial: dial, connect: connect, maxFlows: lim.withDefaults().MaxConnections, log: log, flows: map[string]net.Conn{}}
+	return &UDPForward{pc: pc, dial: dial, connect: connect, lim: lim.withDefaults(), log: log, conns: newConns(),
+		flows: map[string]net.Conn{}}
 }
 
 func (f *UDPForward) Serve() error {
@@ -128,7 +126,9 @@ func (f *UDPForward) Serve() error {
 		}
 		far, err := f.flow(from)
 		if err != nil {
-			f.stats.Failed.Add(1)
+			if !uncounted(err) {
+				f.stats.Failed.Add(1)
+			}
 			logErr(f.log, "udp forward: dial", err, "to", f.connect)
 			continue
 		}
@@ -143,50 +143,53 @@ func (f *UDPForward) flow(from net.Addr) (net.Conn, error) {
 	key := from.String()
 	f.mu.Lock()
 	far, ok := f.flows[key]
-	full := len(f.flows) >= f.maxFlows
+	full := len(f.flows) >= f.lim.MaxConnections
 	f.mu.Unlock()
 	if ok {
 		return far, nil
 	}
 	if full {
-		return nil, fmt.Errorf("%d flows already: the limit", f.maxFlows)
+		return nil, fmt.Errorf("%d flows already: the limit", f.lim.MaxConnections)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), dialTimeout)
-	defer cancel()
-	far, err := f.dial(ctx, "udp", f.connect)
+	far, err := f.conns.dial(context.Background(), f.dial, f.lim.ConnectTimeout, "udp", f.connect)
 	if err != nil {
 		return nil, err
-	}
-	if !f.conns.add(far) {
-		return nil, net.ErrClosed
 	}
 	f.mu.Lock()
 	f.flows[key] = far
 	f.mu.Unlock()
+	if !f.conns.serve(far, func() { f.relayBack(key, far, from) }) {
+		f.forget(key)
+		return nil, net.ErrClosed
+	}
+	return far, nil
+}
+
+// relayBack sends the far side's datagrams to the client until the flow
+// has been idle for udpIdle or the forward closes.
+func (f *UDPForward) relayBack(key string, far net.Conn, to net.Addr) {
 	f.stats.Total.Add(1)
 	f.stats.Active.Add(1)
-	f.conns.wg.Add(1)
-	go func() {
-		defer f.conns.wg.Done()
-		defer f.stats.Active.Add(-1)
-		buf := make([]byte, 65536)
-		for {
-			far.SetReadDeadline(time.Now().Add(udpIdle))
-			n, err := far.Read(buf)
-			if err != nil {
-				break
-			}
-			if _, err := f.pc.WriteTo(buf[:n], from); err == nil {
-				f.stats.BytesDown.Add(uint64(n))
-			}
+	defer f.stats.Active.Add(-1)
+	defer far.Close()
+	defer f.forget(key)
+	buf := make([]byte, 65536)
+	for {
+		far.SetReadDeadline(time.Now().Add(udpIdle))
+		n, err := far.Read(buf)
+		if err != nil {
+			return
 		}
-		f.mu.Lock()
-		delete(f.flows, key)
-		f.mu.Unlock()
-		f.conns.remove(far)
-		far.Close()
-	}()
-	return far, nil
+		if _, err := f.pc.WriteTo(buf[:n], to); err == nil {
+			f.stats.BytesDown.Add(uint64(n))
+		}
+	}
+}
+
+func (f *UDPForward) forget(key string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	delete(f.flows, key)
 }
 
 func (f *UDPForward) Close() error {

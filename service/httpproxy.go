@@ -9,37 +9,41 @@ import (
 	"net"
 	"net/http"
 	"net/http/httputil"
+	"time"
 )
 
 // HTTPProxy is an HTTP proxy whose egress is the tether: CONNECT tunnels
 // and absolute-URI forwarding ("GET http://host/path").
 type HTTPProxy struct {
-	ln      net.Listener
-	t       Tether
-	srv     *http.Server
-	forward *httputil.ReverseProxy
-	log     *slog.Logger
-	stats   Stats
-	conns   conns
+	ln        net.Listener
+	t         Tether
+	lim       Limits
+	srv       *http.Server
+	transport *http.Transport
+	forward   *httputil.ReverseProxy
+	log       *slog.Logger
+	stats     Stats
+	conns     *conns
 }
 
 // maxHeaderBytes bounds a request's header: no proxy request needs more.
 const maxHeaderBytes = 64 << 10
 
-// NewHTTPProxy returns a proxy serving ln; transport carries forwarded
-// requests (its dialing must go over the tether).
-func NewHTTPProxy(ln net.Listener, t Tether, transport http.RoundTripper, lim Limits, log *slog.Logger) *HTTPProxy {
+// NewHTTPProxy returns a proxy serving ln.
+func NewHTTPProxy(ln net.Listener, t Tether, lim Limits, log *slog.Logger) *HTTPProxy {
 	lim = lim.withDefaults()
-	p := &HTTPProxy{t: t, log: log}
+	p := &HTTPProxy{t: t, lim: lim, log: log, conns: newConns()}
 	p.ln = lim.listener(ln, &p.stats)
+	p.transport = &http.Transport{
+		DialContext:           p.dial,
+		MaxIdleConns:          16,
+		IdleConnTimeout:       90 * time.Second,
+		ExpectContinueTimeout: time.Second,
+	}
 	p.forward = &httputil.ReverseProxy{
-		Rewrite:   func(r *httputil.ProxyRequest) { r.Out.URL = r.In.URL; r.Out.Host = r.In.Host },
-		Transport: transport,
-		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
-			p.stats.Failed.Add(1)
-			logErr(log, "http proxy: forward", err, "url", r.URL.Redacted())
-			http.Error(w, fmt.Sprintf("rndis-netd: %v", err), http.StatusBadGateway)
-		},
+		Rewrite:      func(r *httputil.ProxyRequest) { r.Out.URL = r.In.URL; r.Out.Host = r.In.Host },
+		Transport:    p.transport,
+		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) { p.failed(w, r.URL.Redacted(), err) },
 	}
 	p.srv = &http.Server{
 		Handler:           p,
@@ -57,23 +61,65 @@ func (p *HTTPProxy) Serve() error {
 	return nil
 }
 
+// Close stops the listener, cancels the dials in progress, ends the
+// connections and tunnels, and waits for the handlers.
 func (p *HTTPProxy) Close() error {
 	err := p.srv.Close()
 	p.conns.closeAll()
+	p.transport.CloseIdleConnections()
 	return err
 }
 
 func (p *HTTPProxy) Stats() *Stats { return &p.stats }
 
 func (p *HTTPProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if !p.conns.enter() {
+		http.Error(w, "rndis-netd: shutting down", http.StatusServiceUnavailable)
+		return
+	}
+	defer p.conns.leave()
 	switch {
 	case r.Method == http.MethodConnect:
 		p.connect(w, r)
 	case r.URL.IsAbs() && r.URL.Scheme == "http":
-		p.forward.ServeHTTP(w, r)
+		p.forward.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), clientContext{}, r.Context())))
 	default:
 		http.Error(w, "rndis-netd: this is a proxy: send CONNECT or an absolute http:// URI", http.StatusBadRequest)
 	}
+}
+
+// clientContext is the key of a forwarded request's own context among its
+// context's values. net/http's Transport dials under a context that keeps
+// the request's values but not its cancellation (a later request may use
+// the connection); a proxy's client that went away wants nothing any more.
+type clientContext struct{}
+
+// dial connects through the tether for a request, whose context net/http
+// cancels when the client goes away.
+func (p *HTTPProxy) dial(ctx context.Context, network, address string) (net.Conn, error) {
+	if client, ok := ctx.Value(clientContext{}).(context.Context); ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithCancel(ctx)
+		defer cancel()
+		stop := context.AfterFunc(client, cancel)
+		defer stop()
+	}
+	return p.conns.dial(ctx, p.t.DialContext, p.lim.ConnectTimeout, network, address)
+}
+
+// failed answers a request whose destination could not be reached: 504
+// after the connect timeout, 502 otherwise (the link down among them).
+func (p *HTTPProxy) failed(w http.ResponseWriter, to string, err error) {
+	logErr(p.log, "http proxy", err, "to", to)
+	if uncounted(err) {
+		return // the client is gone, or the proxy closing
+	}
+	p.stats.Failed.Add(1)
+	status := http.StatusBadGateway
+	if errors.Is(err, errConnectTimeout) {
+		status = http.StatusGatewayTimeout
+	}
+	http.Error(w, fmt.Sprintf("rndis-netd: %v", err), status)
 }
 
 // connect opens a tunnel to r.Host through the tether.
@@ -82,13 +128,9 @@ func (p *HTTPProxy) connect(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "rndis-netd: CONNECT needs host:port", http.StatusBadRequest)
 		return
 	}
-	ctx, cancel := context.WithTimeout(r.Context(), dialTimeout)
-	far, err := p.t.DialContext(ctx, "tcp", r.Host)
-	cancel()
+	far, err := p.dial(r.Context(), "tcp", r.Host)
 	if err != nil {
-		p.stats.Failed.Add(1)
-		logErr(p.log, "http proxy: CONNECT", err, "to", r.Host)
-		http.Error(w, fmt.Sprintf("rndis-netd: %v", err), http.StatusBadGateway)
+		p.failed(w, r.Host, err)
 		return
 	}
 	hj, ok := w.(http.Hijacker)
@@ -102,14 +144,15 @@ func (p *HTTPProxy) connect(w http.ResponseWriter, r *http.Request) {
 		far.Close()
 		return
 	}
-	if !p.conns.add(client) || !p.conns.add(far) {
-		client.Close()
+	if !p.conns.add(client) {
 		far.Close()
 		return
 	}
-	p.conns.wg.Add(1)
-	defer p.conns.wg.Done()
 	defer p.conns.remove(client)
+	if !p.conns.add(far) {
+		client.Close()
+		return
+	}
 	defer p.conns.remove(far)
 	if _, err := io.WriteString(client, "HTTP/1.1 200 Connection established\r\n\r\n"); err != nil {
 		client.Close()

@@ -60,7 +60,7 @@ func (c *limitedConn) Close() error {
 }
 
 func (c *limitedConn) CloseWrite() error {
-	if cw, ok := c.Conn.(interface{ CloseWrite() error }); ok {
+	if cw, ok := c.Conn.(closeWriter); ok {
 		return cw.CloseWrite()
 	}
 	return c.Close()

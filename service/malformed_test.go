@@ -5,7 +5,6 @@ import (
 	"errors"
 	"io"
 	"net"
-	"net/http"
 	"runtime"
 	"strings"
 	"syscall"
@@ -92,9 +91,7 @@ func TestSOCKS5MalformedRequests(t *testing.T) {
 // Malformed HTTP proxy requests get an HTTP error or a close.
 func TestHTTPProxyMalformedRequests(t *testing.T) {
 	ln := listen(t)
-	tr := &http.Transport{DialContext: loopTether{}.DialContext}
-	t.Cleanup(tr.CloseIdleConnections)
-	serve(t, NewHTTPProxy(ln, loopTether{}, tr, tight, quiet))
+	serve(t, NewHTTPProxy(ln, loopTether{}, tight, quiet))
 	tests := []struct {
 		name      string
 		send      string
@@ -131,7 +128,7 @@ func TestStalledClientsAreBounded(t *testing.T) {
 			if kind == "socks5" {
 				svc = NewSOCKS5(ln, loopTether{}, "", "", tight, quiet)
 			} else {
-				svc = NewHTTPProxy(ln, loopTether{}, http.DefaultTransport, tight, quiet)
+				svc = NewHTTPProxy(ln, loopTether{}, tight, quiet)
 			}
 			serve(t, svc)
 			before := runtime.NumGoroutine()

@@ -9,24 +9,36 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/netip"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/rndis-netd/rndis-netd/stack"
 )
 
-// Tether is the network on the phone's side, as package stack provides it.
+// Tether is the network on the phone's side, as package stack provides it:
+// the proxies dial and resolve names through it.
 type Tether interface {
 	DialContext(ctx context.Context, network, address string) (net.Conn, error)
-	Listen(network, address string) (net.Listener, error)
-	ListenPacket(network, address string) (net.PacketConn, error)
-	Resolver() *net.Resolver
+	LookupNetIP(ctx context.Context, network, host string) ([]netip.Addr, error)
 }
+
+var _ Tether = (*stack.Net)(nil)
+
+var (
+	_ Service = (*SOCKS5)(nil)
+	_ Service = (*HTTPProxy)(nil)
+	_ Service = (*TCPForward)(nil)
+	_ Service = (*UDPForward)(nil)
+)
 
 // Service is one listener and what it serves.
 type Service interface {
 	// Serve runs until Close; it returns nil after Close.
 	Serve() error
-	// Close stops the listener and ends the service's connections.
+	// Close stops the listener, cancels the dials in progress, ends the
+	// connections and waits for every goroutine serving one.
 	Close() error
 	// Stats returns the connection counters.
 	Stats() *Stats
@@ -41,12 +53,17 @@ type Limits struct {
 	// request (SOCKS5 greeting, authentication and request; HTTP headers).
 	// 0: DefaultHandshakeTimeout.
 	HandshakeTimeout time.Duration
+	// ConnectTimeout is how long a dial for a client (a proxy's or a
+	// forward's) may take, the name lookup included. 0:
+	// DefaultConnectTimeout.
+	ConnectTimeout time.Duration
 }
 
 // Defaults of Limits.
 const (
 	DefaultMaxConnections   = 1024
 	DefaultHandshakeTimeout = 10 * time.Second
+	DefaultConnectTimeout   = 30 * time.Second
 )
 
 func (l Limits) withDefaults() Limits {
@@ -55,6 +72,9 @@ func (l Limits) withDefaults() Limits {
 	}
 	if l.HandshakeTimeout <= 0 {
 		l.HandshakeTimeout = DefaultHandshakeTimeout
+	}
+	if l.ConnectTimeout <= 0 {
+		l.ConnectTimeout = DefaultConnectTimeout
 	}
 	return l
 }
@@ -70,46 +90,6 @@ type Stats struct {
 	Active             atomic.Int64
 	Failed             atomic.Uint64 // could not reach their destination
 	BytesUp, BytesDown atomic.Uint64
-}
-
-// conns tracks open connections so that Close can end them.
-type conns struct {
-	mu     sync.Mutex
-	set    map[io.Closer]struct{}
-	closed bool
-	wg     sync.WaitGroup
-}
-
-// add registers c; false when the service is closing (c is closed then).
-func (cs *conns) add(c io.Closer) bool {
-	cs.mu.Lock()
-	defer cs.mu.Unlock()
-	if cs.closed {
-		c.Close()
-		return false
-	}
-	if cs.set == nil {
-		cs.set = map[io.Closer]struct{}{}
-	}
-	cs.set[c] = struct{}{}
-	return true
-}
-
-func (cs *conns) remove(c io.Closer) {
-	cs.mu.Lock()
-	defer cs.mu.Unlock()
-	delete(cs.set, c)
-}
-
-// closeAll ends every connection and waits for their goroutines.
-func (cs *conns) closeAll() {
-	cs.mu.Lock()
-	cs.closed = true
-	for c := range cs.set {
-		c.Close()
-	}
-	cs.mu.Unlock()
-	cs.wg.Wait()
 }
 
 // copyBufferSize is the buffer of each direction of a relayed connection:
@@ -148,8 +128,17 @@ func splice(a, b net.Conn, st *Stats) {
 	b.Close()
 }
 
+// closeWriter is a connection that can half-close: *net.TCPConn, gVisor's
+// gonet.TCPConn, and the wrappers of this package.
+type closeWriter interface{ CloseWrite() error }
+
+var (
+	_ closeWriter = (*limitedConn)(nil)
+	_ closeWriter = readerConn{}
+)
+
 func closeWrite(c net.Conn) {
-	if cw, ok := c.(interface{ CloseWrite() error }); ok {
+	if cw, ok := c.(closeWriter); ok {
 		cw.CloseWrite()
 	} else {
 		c.Close()

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"strings"
 	"testing"
 	"time"
@@ -27,13 +28,9 @@ func (l loopTether) DialContext(ctx context.Context, network, address string) (n
 	var d net.Dialer
 	return d.DialContext(ctx, network, address)
 }
-func (l loopTether) Listen(network, address string) (net.Listener, error) {
-	return net.Listen(network, address)
+func (l loopTether) LookupNetIP(ctx context.Context, network, host string) ([]netip.Addr, error) {
+	return net.DefaultResolver.LookupNetIP(ctx, network, host)
 }
-func (l loopTether) ListenPacket(network, address string) (net.PacketConn, error) {
-	return net.ListenPacket(network, address)
-}
-func (l loopTether) Resolver() *net.Resolver { return net.DefaultResolver }
 
 var quiet = slog.New(slog.DiscardHandler)
 
@@ -132,9 +129,7 @@ func TestHTTPProxy(t *testing.T) {
 	go webSrv.Serve(web)
 	t.Cleanup(func() { webSrv.Close() })
 	ln := listen(t)
-	tr := &http.Transport{DialContext: loopTether{}.DialContext}
-	t.Cleanup(tr.CloseIdleConnections)
-	serve(t, NewHTTPProxy(ln, loopTether{}, tr, Limits{}, quiet))
+	serve(t, NewHTTPProxy(ln, loopTether{}, Limits{}, quiet))
 
 	send := func(req string) (*http.Response, *bufio.Reader, net.Conn) {
 		c, err := net.Dial("tcp", ln.Addr().String())

@@ -19,7 +19,7 @@ import (
 
 // SOCKS5 is a SOCKS5 proxy (CONNECT and UDP ASSOCIATE; no authentication or
 // username/password) whose egress is the tether. Domain names are resolved
-// by the tether's DNS servers.
+// by the tether's DNS servers, as part of the dial.
 type SOCKS5 struct {
 	ln    net.Listener
 	t     Tether
@@ -27,31 +27,35 @@ type SOCKS5 struct {
 	srv   *socks5.Server
 	log   *slog.Logger
 	stats Stats
-	conns conns
+	conns *conns
 }
 
 // NewSOCKS5 returns a proxy serving ln; an empty username means no
 // authentication.
 func NewSOCKS5(ln net.Listener, t Tether, username, password string, lim Limits, log *slog.Logger) *SOCKS5 {
 	lim = lim.withDefaults()
-	s := &SOCKS5{t: t, lim: lim, log: log}
+	s := &SOCKS5{t: t, lim: lim, log: log, conns: newConns()}
 	s.ln = lim.listener(ln, &s.stats)
 	opts := []socks5.Option{
 		// UDP ASSOCIATE dials through the tether too.
 		socks5.WithDial(func(ctx context.Context, network, addr string) (net.Conn, error) {
-			c, err := t.DialContext(ctx, network, addr)
+			c, err := s.conns.dial(ctx, t.DialContext, lim.ConnectTimeout, network, addr)
 			if err != nil {
-				s.stats.Failed.Add(1)
+				if !uncounted(err) {
+					s.stats.Failed.Add(1)
+				}
 				return nil, err
 			}
-			s.conns.add(c) // so that Close ends relayed flows too
+			if !s.conns.add(c) { // so that Close ends relayed flows too
+				return nil, net.ErrClosed
+			}
 			return &trackedConn{Conn: c, onClose: func() { s.conns.remove(c) }}, nil
 		}),
 		socks5.WithConnectHandle(s.connect),
 		// The handshake is over once a request is read.
 		socks5.WithAssociateMiddleware(endHandshake),
 		socks5.WithBindMiddleware(endHandshake),
-		socks5.WithResolver(tetherResolver{t}),
+		socks5.WithResolver(resolvedByDial{}),
 		socks5.WithBufferPool(bufferpool.NewPool(copyBufferSize)),
 		socks5.WithLogger(slogAdapter{log}),
 	}
@@ -63,7 +67,7 @@ func NewSOCKS5(ln net.Listener, t Tether, username, password string, lim Limits,
 }
 
 func (s *SOCKS5) Serve() error {
-	return acceptLoop(s.ln, &s.conns, func(c net.Conn) {
+	return acceptLoop(s.ln, s.conns, func(c net.Conn) {
 		c.SetDeadline(time.Now().Add(s.lim.HandshakeTimeout)) // a client that stalls is dropped
 		if err := s.srv.ServeConn(c); err != nil {
 			logErr(s.log, "socks5", err, "client", c.RemoteAddr())
@@ -79,23 +83,13 @@ func (s *SOCKS5) Close() error {
 
 func (s *SOCKS5) Stats() *Stats { return &s.stats }
 
-// tetherResolver resolves SOCKS5 domain names with the tether's DNS.
-type tetherResolver struct{ t Tether }
+// resolvedByDial leaves a request's domain name to the dial, which
+// resolves it with the tether's DNS under the dial's limits (the connect
+// timeout, the client's going away, Close) and tries each address found.
+type resolvedByDial struct{}
 
-func (r tetherResolver) Resolve(ctx context.Context, name string) (context.Context, net.IP, error) {
-	addrs, err := r.t.Resolver().LookupNetIP(ctx, "ip", name)
-	if err != nil {
-		return ctx, nil, err
-	}
-	for _, a := range addrs { // IPv4 first: every tether routes it
-		if a.Unmap().Is4() {
-			return ctx, a.Unmap().AsSlice(), nil
-		}
-	}
-	if len(addrs) > 0 {
-		return ctx, addrs[0].AsSlice(), nil
-	}
-	return ctx, nil, fmt.Errorf("%s: no address", name)
+func (resolvedByDial) Resolve(ctx context.Context, name string) (context.Context, net.IP, error) {
+	return ctx, nil, nil
 }
 
 // slogAdapter gives go-socks5 a logger; what it reports is about clients.
@@ -121,19 +115,19 @@ func (c *trackedConn) Close() error {
 
 // connect serves CONNECT: the reply names the cause of a failed dial (a
 // link down is "network unreachable"), then the connection is relayed.
-func (s *SOCKS5) connect(ctx context.Context, w io.Writer, req *socks5.Request) error {
-	endHandshake(ctx, w, req)
-	target, err := s.t.DialContext(ctx, "tcp", req.DestAddr.String())
+func (s *SOCKS5) connect(_ context.Context, w io.Writer, req *socks5.Request) error {
+	client, ok := w.(net.Conn)
+	if !ok {
+		return fmt.Errorf("socks5: client is a %T, not a connection", w)
+	}
+	client.SetDeadline(time.Time{}) // the handshake is over
+	target, early, err := s.conns.dialWatching(client, req.Reader, true, s.t.DialContext, s.lim.ConnectTimeout, "tcp", req.DestAddr.String())
 	if err != nil {
-		s.stats.Failed.Add(1)
-		rep := statute.RepHostUnreachable
-		switch {
-		case errors.Is(err, stack.ErrLinkDown):
-			rep = statute.RepNetworkUnreachable
-		case strings.Contains(err.Error(), "refused"):
-			rep = statute.RepConnectionRefused
+		if uncounted(err) {
+			return fmt.Errorf("connect to %v: %w", req.RawDestAddr, err)
 		}
-		socks5.SendReply(w, rep, nil)
+		s.stats.Failed.Add(1)
+		socks5.SendReply(w, socksReply(err), nil)
 		return fmt.Errorf("connect to %v: %w", req.RawDestAddr, err)
 	}
 	if !s.conns.add(target) {
@@ -144,14 +138,25 @@ func (s *SOCKS5) connect(ctx context.Context, w io.Writer, req *socks5.Request) 
 		target.Close()
 		return err
 	}
-	client, ok := w.(net.Conn)
-	if !ok {
-		target.Close()
-		return fmt.Errorf("socks5: client is a %T, not a connection", w)
-	}
 	// The request's reader holds what the client sent after its request.
-	splice(readerConn{Conn: client, r: req.Reader}, target, &s.stats)
+	splice(withEarly(client, early, req.Reader), target, &s.stats)
 	return nil
+}
+
+// socksReply is the reply code of a failed CONNECT (RFC 1928 section 6). A
+// destination that did not answer within the connect timeout is "host
+// unreachable": "TTL expired" means an IP packet's TTL ran out on the way,
+// which is not what happened.
+func socksReply(err error) uint8 {
+	switch {
+	case errors.Is(err, stack.ErrLinkDown):
+		return statute.RepNetworkUnreachable
+	case errors.Is(err, errConnectTimeout):
+		return statute.RepHostUnreachable
+	case strings.Contains(err.Error(), "refused"):
+		return statute.RepConnectionRefused
+	}
+	return statute.RepHostUnreachable
 }
 
 // endHandshake lifts the handshake deadline from the client's connection.

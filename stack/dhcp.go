@@ -31,7 +31,7 @@ var errNAK = errors.New("DHCPNAK")
 type dhcpClient struct {
 	s     *tcpipstack.Stack
 	nic   tcpip.NICID
-	mac   net.HardwareAddr
+	mac   func() net.HardwareAddr // the link's, known once it is up
 	log   *slog.Logger
 	retry time.Duration // first retransmission delay; doubles up to 8×
 	conn  *gonet.UDPConn
@@ -39,7 +39,7 @@ type dhcpClient struct {
 
 var zeroAddr = tcpip.AddressWithPrefix{Address: tcpip.AddrFrom4([4]byte{}), PrefixLen: 0}
 
-func newDHCPClient(s *tcpipstack.Stack, nic tcpip.NICID, mac net.HardwareAddr, retry time.Duration, log *slog.Logger) (*dhcpClient, error) {
+func newDHCPClient(s *tcpipstack.Stack, nic tcpip.NICID, mac func() net.HardwareAddr, retry time.Duration, log *slog.Logger) (*dhcpClient, error) {
 	var wq waiter.Queue
 	ep, terr := s.NewEndpoint(udp.ProtocolNumber, ipv4.ProtocolNumber, &wq)
 	if terr != nil {
@@ -106,7 +106,7 @@ func (c *dhcpClient) exchange(ctx context.Context, m *dhcpv4.DHCPv4, dst netip.A
 
 func (c *dhcpClient) modifiers() []dhcpv4.Modifier {
 	return []dhcpv4.Modifier{
-		dhcpv4.WithHwAddr(c.mac),
+		dhcpv4.WithHwAddr(c.mac()),
 		dhcpv4.WithBroadcast(true),
 		dhcpv4.WithRequestedOptions(dhcpv4.OptionSubnetMask, dhcpv4.OptionRouter, dhcpv4.OptionDomainNameServer,
 			dhcpv4.OptionInterfaceMTU, dhcpv4.OptionIPAddressLeaseTime, dhcpv4.OptionRenewTimeValue, dhcpv4.OptionRebindingTimeValue),
@@ -117,7 +117,7 @@ var broadcast = netip.AddrFrom4([4]byte{255, 255, 255, 255})
 
 // discover runs DISCOVER, OFFER, REQUEST, ACK.
 func (c *dhcpClient) discover(ctx context.Context) (Lease, error) {
-	d, err := dhcpv4.NewDiscovery(c.mac, c.modifiers()...)
+	d, err := dhcpv4.NewDiscovery(c.mac(), c.modifiers()...)
 	if err != nil {
 		return Lease{}, err
 	}
@@ -167,7 +167,7 @@ func (c *dhcpClient) request(ctx context.Context, req *dhcpv4.DHCPv4, dst netip.
 
 // release gives the address back (on Close); no answer comes.
 func (c *dhcpClient) release(l Lease) {
-	m, err := dhcpv4.New(dhcpv4.WithHwAddr(c.mac), dhcpv4.WithMessageType(dhcpv4.MessageTypeRelease),
+	m, err := dhcpv4.New(dhcpv4.WithHwAddr(c.mac()), dhcpv4.WithMessageType(dhcpv4.MessageTypeRelease),
 		dhcpv4.WithClientIP(l.Addr.Addr().AsSlice()), dhcpv4.WithOption(dhcpv4.OptServerIdentifier(l.Server.AsSlice())))
 	if err == nil {
 		c.conn.WriteTo(m.ToBytes(), &net.UDPAddr{IP: l.Server.AsSlice(), Port: dhcpv4.ServerPort})
@@ -193,7 +193,7 @@ func (c *dhcpClient) inUse(ctx context.Context, addr netip.Addr) bool {
 
 // decline tells the server the address is in use by someone else.
 func (c *dhcpClient) decline(l Lease) {
-	m, err := dhcpv4.New(dhcpv4.WithHwAddr(c.mac), dhcpv4.WithMessageType(dhcpv4.MessageTypeDecline),
+	m, err := dhcpv4.New(dhcpv4.WithHwAddr(c.mac()), dhcpv4.WithMessageType(dhcpv4.MessageTypeDecline),
 		dhcpv4.WithOption(dhcpv4.OptRequestedIPAddress(l.Addr.Addr().AsSlice())),
 		dhcpv4.WithOption(dhcpv4.OptServerIdentifier(l.Server.AsSlice())))
 	if err == nil {

@@ -39,7 +39,7 @@ func (n *Net) DialContext(ctx context.Context, network, address string) (net.Con
 	if err != nil {
 		return nil, op(err)
 	}
-	port, err := n.Resolver().LookupPort(ctx, network, portStr)
+	port, err := net.DefaultResolver.LookupPort(ctx, network, portStr) // numbers, or names of /etc/services
 	if err != nil {
 		return nil, op(err)
 	}
@@ -87,7 +87,7 @@ func (n *Net) lookup(ctx context.Context, family, host string) ([]netip.Addr, er
 	if a, err := netip.ParseAddr(host); err == nil {
 		return []netip.Addr{a.Unmap()}, nil
 	}
-	addrs, err := n.Resolver().LookupNetIP(ctx, family, host)
+	addrs, err := n.LookupNetIP(ctx, family, host)
 	if err != nil {
 		return nil, err
 	}
@@ -175,29 +175,6 @@ func errOr(err, other error) error {
 		return err
 	}
 	return other
-}
-
-// Resolver returns a resolver that asks the tether's DNS servers, over
-// the tether: Go's own resolver, with its dialing replaced.
-func (n *Net) Resolver() *net.Resolver {
-	return &net.Resolver{
-		PreferGo: true,
-		Dial: func(ctx context.Context, network, _ string) (net.Conn, error) {
-			servers := n.DNSServers()
-			if len(servers) == 0 {
-				return nil, ErrNoDNS
-			}
-			var errs []error
-			for _, s := range servers {
-				c, err := n.dialAddr(ctx, network, netip.AddrPortFrom(s, 53))
-				if err == nil {
-					return c, nil
-				}
-				errs = append(errs, err)
-			}
-			return nil, errors.Join(errs...)
-		},
-	}
 }
 
 // HTTPClient returns an HTTP client whose connections go over the tether.

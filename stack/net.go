@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/netip"
 	"sync"
 	"time"
@@ -46,11 +47,34 @@ type Net struct {
 	pending []Event // address events waiting for their routes
 }
 
-// Open finds the device, brings the link up, configures the addresses, and
-// returns once the network is usable: with an IPv4 address (DHCP or
+// Open is New, then Ready within Options.DHCPTimeout: it returns once the
+// network is usable, with the link up and an IPv4 address (DHCP or
 // static). It fails when the context ends first, or with ErrNoDHCP after
 // Options.DHCPTimeout.
 func Open(ctx context.Context, opts Options) (*Net, error) {
+	n, err := New(ctx, opts)
+	if err != nil {
+		return nil, err
+	}
+	wait, stop := context.WithTimeout(ctx, n.opts.DHCPTimeout)
+	defer stop()
+	if err := n.Ready(wait); err != nil {
+		n.Close()
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		return nil, err
+	}
+	return n, nil
+}
+
+// New opens the device and starts configuring the network without waiting
+// for it: the link's recovery, DHCP and SLAAC run on their own, Subscribe
+// reports their progress and Ready waits until the network is usable. With
+// Options.Link.WaitForDevice, a device that is not there yet is no error:
+// the link is down (link.CauseNoDevice) until it appears. ctx bounds the
+// opening of the device.
+func New(ctx context.Context, opts Options) (*Net, error) {
 	if err := opts.defaults(); err != nil {
 		return nil, err
 	}
@@ -96,23 +120,43 @@ func Open(ctx context.Context, opts Options) (*Net, error) {
 		n.apply(static)
 		return n, nil
 	}
-	if n.dhcp, err = newDHCPClient(n.stack, nicID, l.MAC(), opts.DHCPRetry, n.log); err != nil {
+	if n.dhcp, err = newDHCPClient(n.stack, nicID, l.MAC, opts.DHCPRetry, n.log); err != nil {
 		n.abort()
 		return nil, err
 	}
-	ready := make(chan struct{})
-	n.goRun(func() { n.runDHCP(ready) })
-	wait, stop := context.WithTimeout(ctx, opts.DHCPTimeout)
-	defer stop()
-	select {
-	case <-ready:
-		return n, nil
-	case <-wait.Done():
-		n.Close()
-		if ctx.Err() != nil {
-			return nil, ctx.Err()
+	n.goRun(n.runDHCP)
+	return n, nil
+}
+
+// Ready waits until the network is usable: the link up and an IPv4
+// address configured. When ctx ends first it says what was missing: an
+// error wrapping ErrNoDHCP when the link was up, the link's state
+// otherwise.
+func (n *Net) Ready(ctx context.Context) error {
+	changed := make(chan struct{}, 1)
+	cancel := n.events.Subscribe(func(Event) {
+		select {
+		case changed <- struct{}{}:
+		default:
 		}
-		return nil, fmt.Errorf("%w within %v on %v", ErrNoDHCP, opts.DHCPTimeout, l.Info().USB)
+	})
+	defer cancel()
+	for {
+		_, leased := n.Lease()
+		up := n.link.Up()
+		if up && leased {
+			return nil
+		}
+		select {
+		case <-changed:
+		case <-n.ctx.Done():
+			return net.ErrClosed
+		case <-ctx.Done():
+			if up {
+				return fmt.Errorf("%w on %v: %w", ErrNoDHCP, n.link.Info().USB, ctx.Err())
+			}
+			return fmt.Errorf("stack: the link is not up (%v): %w", n.link.LastEvent(), ctx.Err())
+		}
 	}
 }
 
@@ -124,7 +168,7 @@ func (n *Net) goRun(fn func()) {
 	}()
 }
 
-// abort undoes a failed Open.
+// abort undoes a failed New.
 func (n *Net) abort() {
 	n.cancel()
 	n.link.Close()
@@ -187,8 +231,26 @@ func (n *Net) Addrs() []netip.Prefix {
 	return out
 }
 
-// DNSServers returns the resolvers in use: static ones, the lease's, and
-// those from IPv6 router advertisements.
+// MTU returns the IP MTU in use: the device's, or the DHCP lease's
+// interface MTU when that is lower.
+func (n *Net) MTU() int { return int(n.stack.NICInfo()[nicID].MTU) }
+
+// applyMTU lowers the NIC's MTU to a lease's interface MTU (DHCP option
+// 26) when it is below the device's, and lifts it back for a lease
+// without one. The link keeps what is set across re-initializations.
+func (n *Net) applyMTU(l Lease) {
+	want := n.link.Info().MTU
+	if l.MTU > 0 && l.MTU < want {
+		want = l.MTU
+	}
+	if want > 0 && want != n.MTU() {
+		n.stack.SetNICMTU(nicID, uint32(want))
+	}
+}
+
+// DNSServers returns the resolvers in use, in the order LookupNetIP asks
+// them: static ones, the lease's, and those from IPv6 router
+// advertisements.
 func (n *Net) DNSServers() []netip.Addr {
 	n.mu.Lock()
 	defer n.mu.Unlock()
@@ -225,7 +287,8 @@ func (n *Net) apply(l Lease) {
 		n.dhcp.unconfigured(false)
 	}
 	n.syncRoutes()
-	n.log.Info("ipv4 configured", "addr", l.Addr, "router", l.Router, "dns", l.DNS, "dynamic", l.Dynamic,
+	n.applyMTU(l)
+	n.log.Info("ipv4 configured", "addr", l.Addr, "router", l.Router, "dns", l.DNS, "mtu", n.MTU(), "dynamic", l.Dynamic,
 		"expires", expiry(l))
 	n.events.Publish(Event{Kind: EventLease, Lease: l, Time: time.Now()})
 }
@@ -325,14 +388,16 @@ func (n *Net) routeTable() []tcpip.Route {
 	return append(on, off...)
 }
 
-// runDHCP keeps an IPv4 lease: it obtains one, renews it at T1, rebinds at
-// T2, drops it at expiry, marks it stale while the link is down and
-// re-confirms it (INIT-REBOOT) when the link comes back.
-func (n *Net) runDHCP(ready chan<- struct{}) {
-	signalled := false
+// runDHCP keeps an IPv4 lease: it obtains one once the link is up, renews
+// it at T1, rebinds at T2, drops it at expiry, marks it stale while the
+// link is down and re-confirms it (INIT-REBOOT) when the link comes back.
+func (n *Net) runDHCP() {
 	for n.ctx.Err() == nil {
 		lease, ok := n.Lease()
 		if !ok {
+			if !n.awaitLink() {
+				return
+			}
 			n.dhcp.unconfigured(true)
 			l, err := n.dhcp.discover(n.ctx)
 			if err != nil {
@@ -347,10 +412,6 @@ func (n *Net) runDHCP(ready chan<- struct{}) {
 				continue
 			}
 			n.apply(l)
-			if !signalled {
-				signalled = true
-				close(ready)
-			}
 			continue
 		}
 		n.bound(lease)
@@ -371,6 +432,18 @@ func (n *Net) bound(l Lease) {
 	case <-t1.C:
 		n.renew(l)
 	}
+}
+
+// awaitLink waits until the link is up; false when the Net closes first.
+func (n *Net) awaitLink() bool {
+	for !n.link.Up() {
+		select {
+		case <-n.ctx.Done():
+			return false
+		case <-n.linkEvents:
+		}
+	}
+	return true
 }
 
 // awaitLinkUp waits for the link and re-confirms the lease.

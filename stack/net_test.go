@@ -13,12 +13,24 @@ import (
 	"gvisor.dev/gvisor/pkg/tcpip"
 
 	"github.com/rndis-netd/rndis-netd/link"
+	"github.com/rndis-netd/rndis-netd/usb"
 	"github.com/rndis-netd/rndis-netd/usb/sim"
 )
 
 func fastLink() link.Options {
 	return link.Options{KeepAliveInterval: 300 * time.Millisecond, ControlTimeout: 500 * time.Millisecond,
 		PollInterval: 20 * time.Millisecond, RetryMin: 10 * time.Millisecond, RetryMax: 200 * time.Millisecond}
+}
+
+// newPhone starts a simulated phone that stops with the test.
+func newPhone(t *testing.T, cfg sim.Config) *sim.Phone {
+	t.Helper()
+	phone, err := sim.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(phone.Close)
+	return phone
 }
 
 type fixture struct {
@@ -29,11 +41,7 @@ type fixture struct {
 
 func open(t *testing.T, cfg sim.Config, mod func(*Options)) *fixture {
 	t.Helper()
-	phone, err := sim.New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(phone.Close)
+	phone := newPhone(t, cfg)
 	opts := Options{Device: phone, Link: fastLink(), DHCPRetry: 200 * time.Millisecond, DHCPTimeout: 10 * time.Second}
 	if mod != nil {
 		mod(&opts)
@@ -203,13 +211,9 @@ func TestStaticConfiguration(t *testing.T) {
 func TestNoDHCPAnswer(t *testing.T) {
 	cfg := sim.LinuxGadget()
 	cfg.NoDHCP = true
-	phone, err := sim.New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer phone.Close()
+	phone := newPhone(t, cfg)
 	start := time.Now()
-	_, err = Open(context.Background(), Options{Device: phone, Link: fastLink(), DHCPRetry: 100 * time.Millisecond, DHCPTimeout: time.Second})
+	_, err := Open(context.Background(), Options{Device: phone, Link: fastLink(), DHCPRetry: 100 * time.Millisecond, DHCPTimeout: time.Second})
 	if !errors.Is(err, ErrNoDHCP) {
 		t.Fatalf("Open = %v, want ErrNoDHCP", err)
 	}
@@ -323,11 +327,7 @@ func TestListenOnTheTether(t *testing.T) {
 // An offered address that answers ARP is declined and another one taken.
 func TestOfferedAddressInUseIsDeclined(t *testing.T) {
 	cfg := sim.LinuxGadget()
-	phone, err := sim.New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer phone.Close()
+	phone := newPhone(t, cfg)
 	taken := netip.MustParseAddr("192.168.42.100") // the first address the phone offers
 	if err := phone.ClaimAddress(taken); err != nil {
 		t.Fatal(err)
@@ -340,5 +340,46 @@ func TestOfferedAddressInUseIsDeclined(t *testing.T) {
 	l, _ := n.Lease()
 	if l.Addr.Addr() == taken || !cfg.Subnet.Contains(l.Addr.Addr()) {
 		t.Errorf("lease %v, want an address of %v other than %v", l.Addr, cfg.Subnet, taken)
+	}
+}
+
+// With Link.WaitForDevice, New returns while the device is not there: the
+// network is down, dials fail at once, and it becomes usable when the
+// device appears. Without it, the missing device is New's error.
+func TestNewWaitsForTheDevice(t *testing.T) {
+	phone := newPhone(t, sim.Qualcomm())
+	phone.Unplug()
+	opts := Options{Device: phone, Link: fastLink(), DHCPRetry: 200 * time.Millisecond}
+	if _, err := New(context.Background(), opts); !errors.Is(err, usb.ErrNoDevice) {
+		t.Fatalf("New without WaitForDevice = %v, want usb.ErrNoDevice", err)
+	}
+	opts.Link.WaitForDevice = true
+	n, err := New(context.Background(), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer n.Close()
+	if ev := n.Link().LastEvent(); n.Link().Up() || ev.Cause != link.CauseNoDevice {
+		t.Errorf("link up %v, last event %v; want down: no device", n.Link().Up(), ev)
+	}
+	short, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	if err := n.Ready(short); !errors.Is(err, context.DeadlineExceeded) || errors.Is(err, ErrNoDHCP) || !strings.Contains(err.Error(), "no device") {
+		t.Errorf("Ready without the device = %v, want the link's state", err)
+	}
+	if _, err := n.DialContext(context.Background(), "tcp", netip.AddrPortFrom(phone.Config().PhoneAddr, sim.EchoPort).String()); !errors.Is(err, ErrLinkDown) {
+		t.Errorf("dial without the device = %v, want ErrLinkDown", err)
+	}
+	phone.Replug()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := n.Ready(ctx); err != nil {
+		t.Fatalf("Ready after the device appeared: %v", err)
+	}
+	if l, _ := n.Lease(); !phone.Config().Subnet.Contains(l.Addr.Addr()) {
+		t.Errorf("lease %v", l.Addr)
+	}
+	if page := get(t, n, "http://"+sim.PhoneName+"/"); page != sim.HomePage {
+		t.Errorf("GET = %q", page)
 	}
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/rndis-netd/rndis-netd/link"
 	"github.com/rndis-netd/rndis-netd/rndis"
 )
 
@@ -48,12 +49,16 @@ func (d *daemon) startAdmin() error {
 	return nil
 }
 
-// healthz is 200 when the link is up and has an IPv4 address.
+// healthz is 200 when the link is up and has an IPv4 address (and so the
+// listeners, started before this endpoint, are up too).
 func (d *daemon) healthz(w http.ResponseWriter, r *http.Request) {
+	l := d.net.Link()
 	_, leased := d.net.Lease()
-	switch {
-	case !d.net.Link().Up():
-		http.Error(w, "link down: "+string(d.net.Link().LastEvent().Cause), http.StatusServiceUnavailable)
+	switch ev := l.LastEvent(); {
+	case !l.Up() && ev.Cause == link.CauseNoDevice:
+		http.Error(w, stateWaiting, http.StatusServiceUnavailable)
+	case !l.Up():
+		http.Error(w, "link down: "+string(ev.Cause), http.StatusServiceUnavailable)
 	case !leased:
 		http.Error(w, "no IPv4 address", http.StatusServiceUnavailable)
 	default:

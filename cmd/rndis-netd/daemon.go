@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -48,7 +49,7 @@ func runDaemon(cmd *cobra.Command, path string) error {
 }
 
 // startDaemon runs until SIGINT or SIGTERM. ready, if not nil, is called
-// once everything is up.
+// once the tether is usable.
 func startDaemon(cmd *cobra.Command, path string, cfg *config.Config, ready func(*daemon)) error {
 	d := newDaemon(cmd, path, cfg)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -57,7 +58,11 @@ func startDaemon(cmd *cobra.Command, path string, cfg *config.Config, ready func
 		return err
 	}
 	if ready != nil {
-		ready(d)
+		go func() {
+			if d.net.Ready(ctx) == nil {
+				ready(d)
+			}
+		}()
 	}
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
@@ -79,22 +84,22 @@ func newDaemon(cmd *cobra.Command, path string, cfg *config.Config) *daemon {
 		services: map[string]*running{}, linkEvents: map[eventKey]uint64{}}
 }
 
-// start brings up the tether, the admin endpoint and the listeners; on
-// failure it undoes what it did.
+// start brings up the tether (without waiting for a lease, nor, with
+// device.wait, for the device), then the listeners, then the admin
+// endpoint: once /healthz answers, every listener is up. On failure it
+// undoes what it did.
 func (d *daemon) start(ctx context.Context) error {
-	if err := d.open(ctx); err != nil {
-		d.close()
-		return err
+	for _, step := range []func() error{func() error { return d.open(ctx) }, func() error { return d.apply(d.cfg) }, d.startAdmin} {
+		if err := step(); err != nil {
+			d.close()
+			return err
+		}
 	}
-	if err := d.startAdmin(); err != nil {
-		d.close()
-		return err
-	}
-	d.apply(d.cfg)
+	go d.announce()
 	return nil
 }
 
-// open brings up the tether.
+// open starts the tether.
 func (d *daemon) open(ctx context.Context) error {
 	cfg := d.cfg
 	dev, err := openDevice(cfg.Device)
@@ -107,6 +112,7 @@ func (d *daemon) open(ctx context.Context) error {
 	}
 	opts := stack.Options{Device: dev.opener, IPv4: cfg.Network.IPv4, NoIPv6: cfg.Network.IPv6 == "off", Logger: d.log}
 	opts.Link.MTU = cfg.Network.MTU
+	opts.Link.WaitForDevice = cfg.Device.Wait
 	if cfg.Network.Gateway != "" {
 		opts.Gateway = netip.MustParseAddr(cfg.Network.Gateway)
 	}
@@ -123,17 +129,24 @@ func (d *daemon) open(ctx context.Context) error {
 			return err
 		}
 	}
-	n, err := stack.Open(ctx, opts)
+	n, err := stack.New(ctx, opts)
 	if err != nil {
 		return err
 	}
 	d.net = n
 	n.Subscribe(d.onEvent)
-	info := n.Link().Info()
-	lease, _ := n.Lease()
-	d.log.Info("tether up", "device", info.USB.String(), "mac", info.MAC.String(), "mtu", info.MTU,
-		"addr", lease.Addr.String(), "router", lease.Router.String())
 	return nil
+}
+
+// announce logs when the tether first becomes usable.
+func (d *daemon) announce() {
+	if d.net.Ready(context.Background()) != nil {
+		return // closed first
+	}
+	info := d.net.Link().Info()
+	lease, _ := d.net.Lease()
+	d.log.Info("tether up", "device", info.USB.String(), "mac", info.MAC.String(), "mtu", d.net.MTU(),
+		"addr", lease.Addr.String(), "router", lease.Router.String())
 }
 
 // onEvent logs network events and counts link events for /metrics.
@@ -196,13 +209,16 @@ func (d *daemon) reload() {
 		fmt.Sprint(cfg.Network) != fmt.Sprint(old.Network) {
 		d.log.Warn("reload: device, network, log, admin and capture changes take effect at the next start")
 	}
-	d.apply(cfg)
+	if err := d.apply(cfg); err != nil {
+		d.log.Error("reload: some listeners did not start", "err", err)
+	}
 	d.log.Info("configuration reloaded")
 }
 
 // apply starts the services cfg lists that are not running and stops those
-// it no longer lists; the ones that stay keep their connections.
-func (d *daemon) apply(cfg *config.Config) {
+// it no longer lists; the ones that stay keep their connections. It
+// returns why listeners did not start; the others run.
+func (d *daemon) apply(cfg *config.Config) error {
 	want := map[string]spec{}
 	for _, s := range specs(cfg) {
 		want[s.key()] = s
@@ -216,6 +232,7 @@ func (d *daemon) apply(cfg *config.Config) {
 			d.log.Info("listener stopped", r.spec.logAttrs()...)
 		}
 	}
+	var errs []error
 	for key, s := range want {
 		if _, ok := d.services[key]; ok {
 			continue
@@ -223,11 +240,13 @@ func (d *daemon) apply(cfg *config.Config) {
 		r, err := d.startListener(s)
 		if err != nil {
 			d.log.Error("listener failed", append(s.logAttrs(), "err", err)...)
+			errs = append(errs, fmt.Errorf("%s listener %s: %w", s.kind, s.listen, err))
 			continue
 		}
 		d.services[key] = r
 		d.log.Info("listener started", s.logAttrs()...)
 	}
+	return errors.Join(errs...)
 }
 
 // hostDial connects to services of this host (for exposes).

@@ -100,6 +100,15 @@ type daemonProc struct {
 // until /healthz says the tether is up.
 func runBinary(t *testing.T, yaml string) *daemonProc {
 	t.Helper()
+	p := startBinary(t, yaml)
+	p.waitFor(t, "healthy", func() bool { return p.healthz() == http.StatusOK })
+	return p
+}
+
+// startBinary starts `rndis-netd run --config` with the YAML text and an
+// admin endpoint of its own, and returns at once.
+func startBinary(t *testing.T, yaml string) *daemonProc {
+	t.Helper()
 	admin := freePort(t, "tcp")
 	path := filepath.Join(t.TempDir(), "rndis-netd.yaml")
 	if err := os.WriteFile(path, []byte(yaml+fmt.Sprintf("admin: {listen: %q}\n", admin)), 0o600); err != nil {
@@ -118,15 +127,17 @@ func runBinary(t *testing.T, yaml string) *daemonProc {
 			t.Logf("daemon output:\n%s", p.out)
 		}
 	})
-	p.waitFor(t, "healthy", func() bool {
-		resp, err := http.Get("http://" + admin + "/healthz")
-		if err != nil {
-			return false
-		}
-		resp.Body.Close()
-		return resp.StatusCode == 200
-	})
 	return p
+}
+
+// healthz returns the status code of /healthz, 0 while nothing answers.
+func (p *daemonProc) healthz() int {
+	resp, err := http.Get("http://" + p.admin + "/healthz")
+	if err != nil {
+		return 0
+	}
+	resp.Body.Close()
+	return resp.StatusCode
 }
 
 func (p *daemonProc) waitFor(t *testing.T, what string, cond func() bool) {
@@ -281,7 +292,7 @@ forwards:
 		if err := json.Unmarshal([]byte(d.get(t, "/status")), &status); err != nil {
 			t.Fatal(err)
 		}
-		if status.Device.ID != "05c6:9024" || status.Device.MTU != 1500 || status.Device.MAC == "" || !status.Link.Up ||
+		if status.Device == nil || status.Device.ID != "05c6:9024" || status.Device.MTU != 1500 || status.Device.MAC == "" || !status.Link.Up || status.Link.State != "up" ||
 			status.Lease == nil || !strings.HasPrefix(status.Lease.Address, "192.168.42.") || len(status.Listeners) != 5 {
 			t.Errorf("status %+v", status)
 		}
@@ -311,13 +322,8 @@ forwards:
 	t.Run("link down and up", func(t *testing.T) {
 		d.post(t, "/sim/unplug")
 		d.waitFor(t, "link_up 0", func() bool { return d.metric(t, "rndis_netd_link_up") == "0" })
-		resp, err := http.Get("http://" + d.admin + "/healthz")
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
-		if resp.StatusCode != 503 {
-			t.Errorf("healthz while unplugged: %s", resp.Status)
+		if code := d.healthz(); code != 503 {
+			t.Errorf("healthz while unplugged: %d", code)
 		}
 		d.post(t, "/sim/replug")
 		d.waitFor(t, "link_up 1", func() bool { return d.metric(t, "rndis_netd_link_up") == "1" })

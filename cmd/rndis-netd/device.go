@@ -17,14 +17,17 @@ type device struct {
 // openDevice starts the simulated phone or opens libusb; the device itself
 // is opened later, through opener.
 func openDevice(c config.Device) (*device, error) {
-	sel, simCfg, err := c.Parse()
+	sel, simPhone, err := c.Parse()
 	if err != nil {
 		return nil, err
 	}
-	if simCfg != nil {
-		phone, err := sim.New(*simCfg)
+	if simPhone != nil {
+		phone, err := sim.New(simPhone.Config)
 		if err != nil {
 			return nil, err
+		}
+		if simPhone.Unplugged {
+			phone.Unplug()
 		}
 		return &device{opener: phone, phone: phone}, nil
 	}

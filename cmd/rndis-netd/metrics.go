@@ -10,6 +10,8 @@ import (
 // link's counters, the link events, the listeners and gVisor's TCP stats.
 type metrics daemon
 
+var _ prometheus.Collector = (*metrics)(nil)
+
 func desc(name, help string, labels ...string) *prometheus.Desc {
 	return prometheus.NewDesc("rndis_netd_"+name, help, labels, nil)
 }
@@ -75,13 +77,9 @@ func (m *metrics) Collect(ch chan<- prometheus.Metric) {
 	counter(mFrames, s.TxFrames, "tx")
 	counter(mTransfers, s.RxTransfers, "rx")
 	counter(mTransfers, s.TxTransfers, "tx")
-	counter(mDrops, s.RxMalformed, "rx", "malformed")
-	counter(mDrops, s.RxLinkDown, "rx", "link_down")
-	counter(mDrops, s.RxErrors, "rx", "usb_error")
-	counter(mDrops, s.TxLinkDown, "tx", "link_down")
-	counter(mDrops, s.TxQueueFull, "tx", "queue_full")
-	counter(mDrops, s.TxTooLarge, "tx", "too_large")
-	counter(mDrops, s.TxErrors, "tx", "usb_error")
+	for _, dr := range drops(s) {
+		counter(mDrops, dr.n, dr.direction, dr.cause)
+	}
 	histogram(ch, mPacketsPerXfer, s.TxBatches, s.TxFrames, "tx")
 	histogram(ch, mPacketsPerXfer, s.RxBatches, s.RxFrames, "rx")
 	counter(mControlRequests, s.ControlRequests)
@@ -110,6 +108,25 @@ func (m *metrics) Collect(ch chan<- prometheus.Metric) {
 		counter(mTCP, c.Value(), name)
 	}
 	gauge(mTCPEstablished, float64(tcp.CurrentEstablished.Value()))
+}
+
+// drop is a counter of frames or transfers the link dropped.
+type drop struct {
+	direction, cause string
+	n                uint64
+}
+
+// drops lists the link's drop counters, as /metrics and /status show them.
+func drops(s link.Stats) []drop {
+	return []drop{
+		{"rx", "malformed", s.RxMalformed},
+		{"rx", "link_down", s.RxLinkDown},
+		{"rx", "usb_error", s.RxErrors},
+		{"tx", "link_down", s.TxLinkDown},
+		{"tx", "queue_full", s.TxQueueFull},
+		{"tx", "too_large", s.TxTooLarge},
+		{"tx", "usb_error", s.TxErrors},
+	}
 }
 
 // histogram turns the link's frames-per-transfer buckets into a

@@ -38,6 +38,11 @@ func inProcess(t *testing.T, yaml string) *daemon {
 		t.Fatal(err)
 	}
 	t.Cleanup(d.close)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := d.net.Ready(ctx); err != nil {
+		t.Fatal(err)
+	}
 	return d
 }
 

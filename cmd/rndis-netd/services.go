@@ -57,7 +57,7 @@ func specs(cfg *config.Config) []spec {
 }
 
 func limits(l config.Limits) service.Limits {
-	return service.Limits{MaxConnections: l.MaxConnections, HandshakeTimeout: l.HandshakeTimeout}
+	return service.Limits{MaxConnections: l.MaxConnections, HandshakeTimeout: l.HandshakeTimeout, ConnectTimeout: l.ConnectTimeout}
 }
 
 // running is a started service.
@@ -84,7 +84,7 @@ func (d *daemon) startListener(s spec) (*running, error) {
 		case "socks5":
 			svc = service.NewSOCKS5(ln, d.net, s.username, s.password, s.limits, d.log)
 		case "http_proxy":
-			svc = service.NewHTTPProxy(ln, d.net, d.net.HTTPTransport(), s.limits, d.log)
+			svc = service.NewHTTPProxy(ln, d.net, s.limits, d.log)
 		default:
 			svc = service.NewTCPForward(ln, d.net.DialContext, s.connect, s.limits, d.log)
 		}

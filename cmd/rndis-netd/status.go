@@ -1,19 +1,24 @@
 package main
 
 import (
+	"cmp"
+	"slices"
 	"time"
+
+	"github.com/rndis-netd/rndis-netd/link"
 )
 
 // statusDoc is the JSON of /status. Credentials never appear in it.
 type statusDoc struct {
 	Version   string         `json:"version"`
 	Started   time.Time      `json:"started"`
-	Device    deviceStatus   `json:"device"`
+	Device    *deviceStatus  `json:"device,omitempty"` // none before the device was first found
 	Link      linkStatus     `json:"link"`
 	Addresses []string       `json:"addresses"`
 	Lease     *leaseStatus   `json:"lease,omitempty"`
 	DNS       []string       `json:"dns"`
 	Listeners []listenStatus `json:"listeners"`
+	Counters  countersStatus `json:"counters"`
 }
 
 type deviceStatus struct {
@@ -34,17 +39,27 @@ type deviceStatus struct {
 	SupportedOIDs         []string `json:"supported_oids,omitempty"`
 }
 
+// States of the link in /status.
+const (
+	stateUp      = "up"
+	stateDown    = "down"
+	stateWaiting = "waiting for the device" // started without it (device.wait)
+)
+
 type linkStatus struct {
+	State string    `json:"state"`
 	Up    bool      `json:"up"`
 	Cause string    `json:"cause"`
 	Since time.Time `json:"since"`
 	Error string    `json:"error,omitempty"`
+	MTU   int       `json:"mtu,omitempty"` // the IP MTU in use
 }
 
 type leaseStatus struct {
 	Address string    `json:"address"`
 	Router  string    `json:"router,omitempty"`
 	DNS     []string  `json:"dns,omitempty"`
+	MTU     int       `json:"mtu,omitempty"` // DHCP's interface MTU
 	Server  string    `json:"server,omitempty"`
 	Dynamic bool      `json:"dynamic"`
 	Stale   bool      `json:"stale"`
@@ -52,38 +67,52 @@ type leaseStatus struct {
 }
 
 type listenStatus struct {
-	Kind    string `json:"kind"`
-	Proto   string `json:"proto"`
-	Listen  string `json:"listen"`
-	Connect string `json:"connect,omitempty"`
-	Auth    string `json:"auth,omitempty"`
-	Active  int64  `json:"active"`
-	Total   uint64 `json:"total"`
-	Failed  uint64 `json:"failed"`
+	Kind      string `json:"kind"`
+	Proto     string `json:"proto"`
+	Listen    string `json:"listen"`
+	Connect   string `json:"connect,omitempty"`
+	Auth      string `json:"auth,omitempty"`
+	Active    int64  `json:"active"`
+	Total     uint64 `json:"total"`
+	Failed    uint64 `json:"failed"`
+	BytesUp   uint64 `json:"bytes_up"`
+	BytesDown uint64 `json:"bytes_down"`
+}
+
+// countersStatus are the link's counters since the daemon started.
+type countersStatus struct {
+	RxBytes   uint64                       `json:"rx_bytes"`
+	TxBytes   uint64                       `json:"tx_bytes"`
+	RxFrames  uint64                       `json:"rx_frames"`
+	TxFrames  uint64                       `json:"tx_frames"`
+	Drops     map[string]map[string]uint64 `json:"drops"`  // direction → cause → frames or transfers
+	Faults    map[string]uint64            `json:"faults"` // cause → what the device did wrong
+	Halts     uint64                       `json:"device_halts"`
+	Resets    uint64                       `json:"resets"`
+	Reinits   uint64                       `json:"reinits"`
+	LinkDowns uint64                       `json:"link_downs"`
 }
 
 func (d *daemon) status() statusDoc {
-	info := d.net.Link().Info()
-	ev := d.net.Link().LastEvent()
+	l := d.net.Link()
+	info, ev := l.Info(), l.LastEvent()
 	doc := statusDoc{
-		Version: versionString(),
-		Started: d.started,
-		Device: deviceStatus{
-			ID: info.USB.ID(), Protocol: string(info.Protocol), Serial: info.USB.Serial, Path: info.USB.Path, Product: info.USB.Product,
-			Manufacturer: info.USB.Manufacturer, MAC: info.MAC.String(), DeviceMAC: info.DeviceMAC.String(),
-			MTU: info.MTU, LinkSpeedBPS: info.LinkSpeed,
-		},
-		Link:      linkStatus{Up: d.net.Link().Up(), Cause: string(ev.Cause), Since: ev.Time},
+		Version:   versionString(),
+		Started:   d.started,
+		Link:      linkStatus{State: stateDown, Up: l.Up(), Cause: string(ev.Cause), Since: ev.Time, MTU: d.net.MTU()},
 		Addresses: []string{},
 		DNS:       []string{},
 		Listeners: []listenStatus{},
+		Counters:  counters(l.Stats()),
 	}
-	if r := info.RNDIS; r != nil {
-		doc.Device.RNDISVersion = r.Version
-		doc.Device.MaxTransferSize, doc.Device.MaxPacketsPerTransfer, doc.Device.Alignment = r.Limits.MaxTransferSize, r.Limits.MaxPacketsPerTransfer, r.Limits.Alignment
-		for _, o := range r.SupportedOIDs {
-			doc.Device.SupportedOIDs = append(doc.Device.SupportedOIDs, o.String())
-		}
+	switch {
+	case doc.Link.Up:
+		doc.Link.State = stateUp
+	case ev.Cause == link.CauseNoDevice:
+		doc.Link.State = stateWaiting
+	}
+	if info.MAC != nil { // the device's function has started once
+		doc.Device = deviceOf(info)
 	}
 	if ev.Err != nil {
 		doc.Link.Error = ev.Err.Error()
@@ -92,7 +121,7 @@ func (d *daemon) status() statusDoc {
 		doc.Addresses = append(doc.Addresses, a.String())
 	}
 	if l, ok := d.net.Lease(); ok {
-		ls := &leaseStatus{Address: l.Addr.String(), Dynamic: l.Dynamic, Stale: l.Stale}
+		ls := &leaseStatus{Address: l.Addr.String(), MTU: l.MTU, Dynamic: l.Dynamic, Stale: l.Stale}
 		if l.Router.IsValid() {
 			ls.Router = l.Router.String()
 		}
@@ -111,15 +140,45 @@ func (d *daemon) status() statusDoc {
 		doc.DNS = append(doc.DNS, s.String())
 	}
 	d.mu.Lock()
-	defer d.mu.Unlock()
 	for _, r := range d.services {
 		st := r.svc.Stats()
 		ls := listenStatus{Kind: r.spec.kind, Proto: r.spec.proto, Listen: r.spec.listen, Connect: r.spec.connect,
-			Active: st.Active.Load(), Total: st.Total.Load(), Failed: st.Failed.Load()}
+			Active: st.Active.Load(), Total: st.Total.Load(), Failed: st.Failed.Load(),
+			BytesUp: st.BytesUp.Load(), BytesDown: st.BytesDown.Load()}
 		if r.spec.username != "" {
 			ls.Auth = "username/password"
 		}
 		doc.Listeners = append(doc.Listeners, ls)
 	}
+	d.mu.Unlock()
+	slices.SortFunc(doc.Listeners, func(a, b listenStatus) int {
+		return cmp.Or(cmp.Compare(a.Kind, b.Kind), cmp.Compare(a.Proto, b.Proto), cmp.Compare(a.Listen, b.Listen))
+	})
 	return doc
+}
+
+func deviceOf(info link.DeviceInfo) *deviceStatus {
+	dev := &deviceStatus{
+		ID: info.USB.ID(), Protocol: string(info.Protocol), Serial: info.USB.Serial, Path: info.USB.Path, Product: info.USB.Product,
+		Manufacturer: info.USB.Manufacturer, MAC: info.MAC.String(), DeviceMAC: info.DeviceMAC.String(),
+		MTU: info.MTU, LinkSpeedBPS: info.LinkSpeed,
+	}
+	if r := info.RNDIS; r != nil {
+		dev.RNDISVersion = r.Version
+		dev.MaxTransferSize, dev.MaxPacketsPerTransfer, dev.Alignment = r.Limits.MaxTransferSize, r.Limits.MaxPacketsPerTransfer, r.Limits.Alignment
+		for _, o := range r.SupportedOIDs {
+			dev.SupportedOIDs = append(dev.SupportedOIDs, o.String())
+		}
+	}
+	return dev
+}
+
+func counters(s link.Stats) countersStatus {
+	c := countersStatus{RxBytes: s.RxBytes, TxBytes: s.TxBytes, RxFrames: s.RxFrames, TxFrames: s.TxFrames,
+		Drops: map[string]map[string]uint64{"rx": {}, "tx": {}}, Faults: s.Faults(),
+		Halts: s.Halts, Resets: s.Resets, Reinits: s.Reinits, LinkDowns: s.LinkDowns}
+	for _, dr := range drops(s) {
+		c.Drops[dr.direction][dr.cause] = dr.n
+	}
+	return c
 }
