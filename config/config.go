@@ -40,6 +40,9 @@ type Device struct {
 	// built-in simulated phone; "sim:qualcomm" or "sim:linux-gadget" picks
 	// its preset, and ":unplugged" starts it unplugged).
 	Select string `mapstructure:"select"`
+	// Protocol is the function to use on a device that offers several:
+	// auto (CDC-NCM, then RNDIS, then CDC-ECM), ncm, rndis or ecm.
+	Protocol string `mapstructure:"protocol"`
 	// Wait makes the daemon start without its device and wait for it; with
 	// false a missing device ends it (exit status 1).
 	Wait bool `mapstructure:"wait"`
@@ -105,6 +108,7 @@ var defaults = map[string]any{
 	"log.level":                    "info",
 	"log.format":                   "text",
 	"device.select":                "auto",
+	"device.protocol":              "auto",
 	"device.wait":                  true,
 	"network.ipv4":                 "dhcp",
 	"network.ipv6":                 "slaac",

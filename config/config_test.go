@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/spf13/pflag"
+
+	"github.com/rndis-netd/rndis-netd/usb"
 )
 
 func write(t *testing.T, name, text string) string {
@@ -175,6 +177,17 @@ func TestSimulatedPhoneSelection(t *testing.T) {
 		_, phone, err := Device{Select: sel}.Parse()
 		if err != nil || phone == nil || phone.Config.Name != want.preset || phone.Unplugged != want.unplugged {
 			t.Errorf("%q: %+v, %v; want %s, unplugged %v", sel, phone, err, want.preset, want.unplugged)
+		}
+	}
+}
+
+// device.protocol picks the function of a device that offers several.
+func TestDeviceProtocol(t *testing.T) {
+	for in, want := range map[string]usb.Protocol{"": usb.ProtocolAuto, "auto": usb.ProtocolAuto, "ncm": usb.ProtocolNCM,
+		"rndis": usb.ProtocolRNDIS, "ecm": usb.ProtocolECM} {
+		sel, _, err := Device{Select: "auto", Protocol: in}.Parse()
+		if err != nil || sel.Protocol != want {
+			t.Errorf("protocol %q: selector %+v, %v; want protocol %q", in, sel, err, want)
 		}
 	}
 }

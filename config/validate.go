@@ -21,6 +21,9 @@ func (c *Config) Validate() error {
 	if _, _, err := c.Device.Parse(); err != nil {
 		v.add("device.select", err.Error())
 	}
+	if _, err := usb.ParseProtocol(c.Device.Protocol); err != nil {
+		v.add("device.protocol", fmt.Sprintf("%q: want auto, ncm, rndis or ecm", c.Device.Protocol))
+	}
 	v.network(c.Network)
 
 	host := map[string]string{} // "tcp 127.0.0.1:1080" → key, for duplicates on this host
@@ -95,6 +98,8 @@ func (d Device) Parse() (usb.Selector, *SimPhone, error) {
 	if err != nil {
 		return sel, nil, fmt.Errorf("%q: want auto, VID:PID, serial=XYZ, path=BUS-PORT[.PORT...], or sim", s)
 	}
+	// Validate names device.protocol's own problems; here an invalid one is auto.
+	sel.Protocol, _ = usb.ParseProtocol(d.Protocol)
 	return sel, nil, nil
 }
 
