@@ -53,6 +53,10 @@ var (
 	ECMClass = Class{0x02, 0x06, 0x00}
 )
 
+// TetherClasses returns the class triples of every tether's control
+// interface: RNDIS's, then NCM's and ECM's.
+func TetherClasses() []Class { return append(slices.Clone(RNDISClasses), NCMClass, ECMClass) }
+
 // ProtocolOf returns the protocol whose control interface has class c.
 func ProtocolOf(c Class) (Protocol, bool) {
 	switch {

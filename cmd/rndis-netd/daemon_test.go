@@ -456,7 +456,7 @@ func TestListHintMatchesTheExampleRule(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rule := udevRule[strings.LastIndex(udevRule, "\n")+1:]
+	rule := udevRule()[strings.LastIndex(udevRule(), "\n")+1:]
 	if !strings.Contains(string(rules), rule) {
 		t.Errorf("examples/70-rndis-netd.rules lacks the rule list prints:\n%s", rule)
 	}

@@ -11,9 +11,18 @@ import (
 	"github.com/rndis-netd/rndis-netd/usb"
 )
 
-// udevRule is what examples/70-rndis-netd.rules installs.
-const udevRule = `# /etc/udev/rules.d/70-rndis-netd.rules: let the plugdev group (and the user at the seat) use RNDIS devices
-SUBSYSTEM=="usb", ENV{DEVTYPE}=="usb_device", ENV{ID_USB_INTERFACES}=="*:0202ff:*|*:e00103:*|*:ef0401:*|*:ef0101:*", MODE="0660", GROUP="plugdev", TAG+="uaccess"`
+// udevRule is what examples/70-rndis-netd.rules installs: it matches a
+// device by the class of a tether's control interface, as udev's
+// ID_USB_INTERFACES lists them (":0202ff:").
+func udevRule() string {
+	var classes []string
+	for _, c := range usb.TetherClasses() {
+		classes = append(classes, fmt.Sprintf("*:%02x%02x%02x:*", c.Class, c.SubClass, c.Protocol))
+	}
+	return "# /etc/udev/rules.d/70-rndis-netd.rules: let the plugdev group (and the user at the seat) use USB tethers\n" +
+		`SUBSYSTEM=="usb", ENV{DEVTYPE}=="usb_device", ENV{ID_USB_INTERFACES}=="` + strings.Join(classes, "|") +
+		`", MODE="0660", GROUP="plugdev", TAG+="uaccess"`
+}
 
 // protocols names the functions a device offers, "ncm 02/0d/00, rndis 02/02/ff".
 func protocols(fns []usb.Function) string {
@@ -59,7 +68,7 @@ func listCommand() *cobra.Command {
 			}
 			w.Flush()
 			if denied {
-				fmt.Fprintf(out, "\nThis user may not open some devices. Install this udev rule, add yourself to plugdev, and re-plug:\n\n%s\n", udevRule)
+				fmt.Fprintf(out, "\nThis user may not open some devices. Install this udev rule, add yourself to plugdev, and re-plug:\n\n%s\n", udevRule())
 			}
 			return nil
 		},

@@ -31,7 +31,7 @@ func probeCommand(configPath *string) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			defer l.Close() // sends REMOTE_NDIS_HALT_MSG
+			defer l.Close() // RNDIS HALT; NCM, ECM: the data interface back to setting 0
 			i := l.Info()
 			out := cmd.OutOrStdout()
 			media := "connected"
@@ -45,6 +45,15 @@ func probeCommand(configPath *string) *cobra.Command {
 				fmt.Fprintf(out, "max transfer size:        %d\n", r.Limits.MaxTransferSize)
 				fmt.Fprintf(out, "max packets per transfer: %d\n", r.Limits.MaxPacketsPerTransfer)
 				fmt.Fprintf(out, "packet alignment:         %d\n", r.Limits.Alignment)
+			}
+			if n := i.NCM; n != nil {
+				fmt.Fprintf(out, "ntb parameters:           %v\n", n.Parameters)
+				fmt.Fprintf(out, "ntb format:               %v\n", n.Format)
+				fmt.Fprintf(out, "ntb in max size:          %d\n", n.InputSize)
+				fmt.Fprintf(out, "ntb out max size:         %d\n", n.Out.MaxSize)
+				fmt.Fprintf(out, "ntb out divisor:          %d (datagrams at %d mod %d)\n", n.Out.Divisor, n.Out.Remainder, n.Out.Divisor)
+				fmt.Fprintf(out, "ntb out ndp alignment:    %d\n", n.Out.NDPAlignment)
+				fmt.Fprintf(out, "ntb out max datagrams:    %d\n", n.Out.MaxDatagrams)
 			}
 			fmt.Fprintf(out, "device mac:               %v\n", i.DeviceMAC)
 			fmt.Fprintf(out, "host mac:                 %v\n", i.MAC)

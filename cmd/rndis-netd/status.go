@@ -22,21 +22,34 @@ type statusDoc struct {
 }
 
 type deviceStatus struct {
-	ID                    string   `json:"id"`
-	Protocol              string   `json:"protocol"`
-	Serial                string   `json:"serial,omitempty"`
-	Path                  string   `json:"path"`
-	Product               string   `json:"product,omitempty"`
-	Manufacturer          string   `json:"manufacturer,omitempty"`
-	MAC                   string   `json:"mac"`
-	DeviceMAC             string   `json:"device_mac"`
-	MTU                   int      `json:"mtu"`
-	LinkSpeedBPS          int64    `json:"link_speed_bps"`
-	RNDISVersion          string   `json:"rndis_version,omitempty"`
-	MaxTransferSize       int      `json:"max_transfer_size,omitempty"`
-	MaxPacketsPerTransfer int      `json:"max_packets_per_transfer,omitempty"`
-	Alignment             int      `json:"alignment,omitempty"`
-	SupportedOIDs         []string `json:"supported_oids,omitempty"`
+	ID                    string     `json:"id"`
+	Protocol              string     `json:"protocol"`
+	Serial                string     `json:"serial,omitempty"`
+	Path                  string     `json:"path"`
+	Product               string     `json:"product,omitempty"`
+	Manufacturer          string     `json:"manufacturer,omitempty"`
+	MAC                   string     `json:"mac"`
+	DeviceMAC             string     `json:"device_mac"`
+	MTU                   int        `json:"mtu"`
+	LinkSpeedBPS          int64      `json:"link_speed_bps"`
+	RNDISVersion          string     `json:"rndis_version,omitempty"`
+	MaxTransferSize       int        `json:"max_transfer_size,omitempty"`
+	MaxPacketsPerTransfer int        `json:"max_packets_per_transfer,omitempty"`
+	Alignment             int        `json:"alignment,omitempty"`
+	SupportedOIDs         []string   `json:"supported_oids,omitempty"`
+	NCM                   *ncmStatus `json:"ncm,omitempty"`
+}
+
+// ncmStatus is what the host negotiated with a CDC-NCM function.
+type ncmStatus struct {
+	Format          string `json:"format"`                // NTB16 or NTB32
+	InMaxSize       int    `json:"in_max_size"`           // the largest block the device sends
+	OutMaxSize      int    `json:"out_max_size"`          // the largest block the host sends
+	OutDivisor      int    `json:"out_divisor"`           // datagrams start at remainder modulo divisor
+	OutRemainder    int    `json:"out_remainder"`         //
+	OutNDPAlignment int    `json:"out_ndp_alignment"`     //
+	OutMaxDatagrams int    `json:"out_max_datagrams"`     // per block
+	DeviceParams    string `json:"device_ntb_parameters"` // GET_NTB_PARAMETERS as the device answered
 }
 
 // States of the link in /status.
@@ -169,6 +182,11 @@ func deviceOf(info link.DeviceInfo) *deviceStatus {
 		for _, o := range r.SupportedOIDs {
 			dev.SupportedOIDs = append(dev.SupportedOIDs, o.String())
 		}
+	}
+	if n := info.NCM; n != nil {
+		dev.NCM = &ncmStatus{Format: n.Format.String(), InMaxSize: n.InputSize, OutMaxSize: n.Out.MaxSize, OutDivisor: n.Out.Divisor,
+			OutRemainder: n.Out.Remainder, OutNDPAlignment: n.Out.NDPAlignment, OutMaxDatagrams: n.Out.MaxDatagrams,
+			DeviceParams: n.Parameters.String()}
 	}
 	return dev
 }
