@@ -112,6 +112,7 @@ const crcSize = 4
 func (k *ntbPacker) finish(corrupt bool) int {
 	block := k.w.Finish()
 	lay := layoutOf(k.format)
+	le.PutUint16(block[6:], 0) // wSequence: f_ncm never writes it
 	if k.n.crc {
 		// f_ncm appends each datagram's CRC-32 and signs the NDP "NCM1".
 		for _, d := range k.crcs {
