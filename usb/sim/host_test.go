@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/hex"
+	"fmt"
 	"net"
 	"net/netip"
 	"testing"
@@ -60,11 +61,18 @@ func startedPhone(t *testing.T, cfg Config) (*Phone, *cdcHost) {
 }
 
 func (h *cdcHost) start() {
-	if h.fn.Protocol == usb.ProtocolNCM {
-		h.startNCM()
-	} else {
-		h.startECM()
+	h.t.Helper()
+	if err := h.begin(); err != nil {
+		h.t.Fatal(err)
 	}
+}
+
+// begin starts the function as a host does and reports why it cannot.
+func (h *cdcHost) begin() error {
+	if h.fn.Protocol == usb.ProtocolNCM {
+		return h.startNCM()
+	}
+	return h.startECM()
 }
 
 func (h *cdcHost) control(s usb.Setup, data []byte) (int, error) {
@@ -98,68 +106,94 @@ func (h *cdcHost) setAlt(alt int) {
 // startNCM: the data interface toggled to its bulk setting and back,
 // GET_NTB_PARAMETERS, SET_CRC_MODE(none) with the CRC capability,
 // SET_NTB_FORMAT(NTB16) where NTB32 is offered, SET_NTB_INPUT_SIZE when the
-// device's blocks are not 16 KiB, then the bulk setting once, the MAC, and
-// the packet filter with the filter capability.
-func (h *cdcHost) startNCM() {
-	h.t.Helper()
+// device's blocks are not 16 KiB (a refusal is fatal when they are
+// larger), then the bulk setting once, the MAC, and the packet filter with
+// the filter capability.
+func (h *cdcHost) startNCM() error {
 	caps := ncm.NetworkCapabilities(h.fn.NCMCapabilities)
 	h.tr.SetAlternate(h.ctx, h.fn.DataAlt) // some devices reset only so; its failure does not matter
-	h.setAlt(0)
-	h.params = h.ntbParameters()
+	if err := h.tr.SetAlternate(h.ctx, 0); err != nil {
+		return fmt.Errorf("SET_INTERFACE 0: %w", err)
+	}
+	var err error
+	if h.params, err = h.ntbParameters(); err != nil {
+		return err
+	}
 	if caps&ncm.CapCRCMode != 0 {
-		h.mustControl(h.out(ncm.RequestSetCRCMode, ncm.CRCNotAppended), nil)
+		h.control(h.out(ncm.RequestSetCRCMode, ncm.CRCNotAppended), nil)
 	}
 	if h.params.Supports(ncm.NTB32) {
-		h.mustControl(h.out(ncm.RequestSetNTBFormat, uint16(ncm.NTB16)), nil)
+		h.control(h.out(ncm.RequestSetNTBFormat, uint16(ncm.NTB16)), nil)
 	}
 	h.inputSize = int(h.params.InMaxSize)
 	if want := h.params.InputSize(ncm.NTB16, ncm.DefaultNTBSize); want != h.inputSize {
-		h.mustControl(h.out(ncm.RequestSetNTBInputSize, 0), ncm.NTBInputSize{MaxSize: uint32(want)}.Marshal(caps))
-		h.inputSize = want
+		_, err := h.control(h.out(ncm.RequestSetNTBInputSize, 0), ncm.NTBInputSize{MaxSize: uint32(want)}.Marshal(caps))
+		switch {
+		case err == nil:
+			h.inputSize = want
+		case h.inputSize > ncm.DefaultNTBSize:
+			return fmt.Errorf("SET_NTB_INPUT_SIZE %d refused, blocks of %d bytes: %w", want, h.inputSize, err)
+		}
 	}
-	var err error
 	if h.outLimits, err = h.params.OutLimits(ncm.NTB16, ncm.DefaultNTBSize); err != nil {
-		h.t.Fatal(err)
+		return err
 	}
-	h.setAlt(h.fn.DataAlt)
-	h.readMAC()
+	if err := h.tr.SetAlternate(h.ctx, h.fn.DataAlt); err != nil {
+		return fmt.Errorf("SET_INTERFACE %d: %w", h.fn.DataAlt, err)
+	}
+	if err := h.readMAC(); err != nil {
+		return err
+	}
 	if caps&ncm.CapEthernetFilter != 0 {
-		h.mustControl(h.out(ncm.RequestSetEthernetPacketFilter, uint16(ncm.DefaultPacketFilter)), nil)
+		h.control(h.out(ncm.RequestSetEthernetPacketFilter, uint16(ncm.DefaultPacketFilter)), nil)
 	}
+	return nil
 }
 
-func (h *cdcHost) ntbParameters() ncm.NTBParameters {
-	h.t.Helper()
+func (h *cdcHost) ntbParameters() (ncm.NTBParameters, error) {
 	buf := make([]byte, ncm.NTBParametersSize)
-	n := h.mustControl(h.in(ncm.RequestGetNTBParameters, 0), buf)
-	params, err := ncm.ParseNTBParameters(buf[:n])
+	n, err := h.control(h.in(ncm.RequestGetNTBParameters, 0), buf)
+	if err != nil {
+		return ncm.NTBParameters{}, err
+	}
+	return ncm.ParseNTBParameters(buf[:n])
+}
+
+func (h *cdcHost) mustNTBParameters() ncm.NTBParameters {
+	h.t.Helper()
+	p, err := h.ntbParameters()
 	if err != nil {
 		h.t.Fatal(err)
 	}
-	return params
+	return p
 }
 
 // startECM: the data interface at setting 0, then its bulk setting, the
 // MAC, the packet filter.
-func (h *cdcHost) startECM() {
-	h.t.Helper()
-	h.setAlt(0)
-	h.setAlt(h.fn.DataAlt)
-	h.readMAC()
-	h.mustControl(h.out(ncm.RequestSetEthernetPacketFilter, uint16(ncm.DefaultPacketFilter)), nil)
+func (h *cdcHost) startECM() error {
+	for _, alt := range []int{0, h.fn.DataAlt} {
+		if err := h.tr.SetAlternate(h.ctx, alt); err != nil {
+			return fmt.Errorf("SET_INTERFACE %d: %w", alt, err)
+		}
+	}
+	if err := h.readMAC(); err != nil {
+		return err
+	}
+	h.control(h.out(ncm.RequestSetEthernetPacketFilter, uint16(ncm.DefaultPacketFilter)), nil)
+	return nil
 }
 
-func (h *cdcHost) readMAC() {
-	h.t.Helper()
+func (h *cdcHost) readMAC() error {
 	s, err := usb.ReadString(h.ctx, h.tr, h.fn.MACAddressIndex)
 	if err != nil {
-		h.t.Fatal(err)
+		return err
 	}
 	mac, err := hex.DecodeString(s)
 	if err != nil || len(mac) != 6 {
-		h.t.Fatalf("iMACAddress %q: not 12 hex digits", s)
+		return fmt.Errorf("iMACAddress %q: not 12 hex digits", s)
 	}
 	h.mac = mac
+	return nil
 }
 
 // notification waits for the next notification.

@@ -152,3 +152,14 @@ func (n *ncmFunction) setInputSize(data []byte) (int, error) {
 	n.publish()
 	return len(data), nil
 }
+
+// negotiated reports the NTB format and input size in force, for the
+// hostile device to build its blocks by (see negotiator).
+func (c *conn) negotiated() (ncm.Format, int) {
+	c.p.mu.Lock()
+	defer c.p.mu.Unlock()
+	if n, ok := c.p.fn.(*ncmFunction); ok {
+		return n.format, n.inputSize
+	}
+	return ncm.NTB16, ncm.DefaultNTBSize
+}

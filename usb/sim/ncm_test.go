@@ -25,7 +25,7 @@ func TestPixelDescribesItselfAsLinuxsFNCM(t *testing.T) {
 	if info.Function != want || info.ID() != "18d1:4eeb" {
 		t.Errorf("%v\n got %+v\nwant %+v", info, info.Function, want)
 	}
-	if p := h.ntbParameters(); p != Pixel().NTBParameters {
+	if p := h.mustNTBParameters(); p != Pixel().NTBParameters {
 		t.Errorf("GET_NTB_PARAMETERS = %v", p)
 	}
 }
@@ -365,7 +365,7 @@ func TestPixelCRCModeAndNTB32BothWays(t *testing.T) {
 	cfg := Pixel()
 	p, h := newCDCPhone(t, cfg)
 	h.setAlt(0)
-	h.params = h.ntbParameters()
+	h.params = h.mustNTBParameters()
 	h.mustControl(h.out(ncm.RequestSetNTBFormat, uint16(ncm.NTB32)), nil)
 	h.mustControl(h.out(ncm.RequestSetCRCMode, ncm.CRCAppended), nil)
 	h.setAlt(1)
@@ -421,7 +421,7 @@ func TestPixelMovesDataOnlyAtSettingOne(t *testing.T) {
 	cfg := Pixel()
 	p, h := newCDCPhone(t, cfg)
 	h.setAlt(0)
-	h.params = h.ntbParameters()
+	h.params = h.mustNTBParameters()
 	h.outLimits, _ = h.params.OutLimits(ncm.NTB16, 16384)
 	h.send(arpRequest(cfg))
 	if s := p.Stats(); s.DroppedFromHost != 1 || s.FramesFromHost != 0 || s.BulkWhileInactive != 1 {
