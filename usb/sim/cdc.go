@@ -3,6 +3,7 @@ package sim
 import (
 	"gvisor.dev/gvisor/pkg/tcpip/stack"
 
+	"github.com/rndis-netd/rndis-netd/internal/framebuf"
 	"github.com/rndis-netd/rndis-netd/ncm"
 	"github.com/rndis-netd/rndis-netd/usb"
 )
@@ -199,12 +200,19 @@ func (c *cdcFunction) passes(pkt *stack.PacketBuffer) bool {
 	if c.filter&ncm.FilterPromiscuous != 0 {
 		return true
 	}
-	dst := pkt.LinkHeader().Slice()
-	if len(dst) < 6 || dst[0]&1 == 0 {
+	dst, ok := destination(pkt)
+	if !ok || dst[0]&1 == 0 {
 		return true
 	}
-	if string(dst[:6]) == "\xff\xff\xff\xff\xff\xff" {
+	if dst == [6]byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff} {
 		return c.filter&ncm.FilterBroadcast != 0
 	}
 	return c.filter&ncm.FilterAllMulticast != 0
+}
+
+// destination returns the destination address of the frame pkt holds,
+// whether its stack pushed the Ethernet header or it came whole (the
+// phone's router advertisements).
+func destination(pkt *stack.PacketBuffer) (dst [6]byte, ok bool) {
+	return dst, framebuf.CopyTo(dst[:], pkt) == len(dst)
 }

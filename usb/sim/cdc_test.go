@@ -19,30 +19,38 @@ import (
 // cdcPresets are the phones whose tests below hold for NCM and ECM alike.
 func cdcPresets() []Config { return []Config{Pixel(), Dongle()} }
 
-// SetMedia takes the network down with NETWORK_CONNECTION 0 and brings it
-// back with 1 (each with the speed change, in the function's order); while
-// it is down no frame moves.
-func TestMediaDisconnectIsNetworkConnection(t *testing.T) {
+// forEachCDCPhone runs test as a subtest on each of cdcPresets, started by a
+// host that has read what the start left on the interrupt endpoint.
+func forEachCDCPhone(t *testing.T, test func(t *testing.T, cfg Config, p *Phone, h *cdcHost)) {
 	for _, cfg := range cdcPresets() {
 		t.Run(cfg.Name, func(t *testing.T) {
 			p, h := startedPhone(t, cfg)
 			drain(h)
-			p.SetMedia(false)
-			if conn, _ := h.untilConnection(); conn.Connected() {
-				t.Fatalf("after SetMedia(false): %v", conn)
-			}
-			h.send(arpRequest(cfg))
-			if s := p.Stats(); s.DroppedFromHost != 1 || s.FramesFromHost != 0 {
-				t.Errorf("while disconnected: %d dropped, %d taken", s.DroppedFromHost, s.FramesFromHost)
-			}
-			p.SetMedia(true)
-			if conn, _ := h.untilConnection(); !conn.Connected() {
-				t.Fatalf("after SetMedia(true): %v", conn)
-			}
-			h.send(arpRequest(cfg))
-			h.receiveFrame(isARPReply(cfg, hostAddr(cfg)))
+			test(t, cfg, p, h)
 		})
 	}
+}
+
+// SetMedia takes the network down with NETWORK_CONNECTION 0 and brings it
+// back with 1 (each with the speed change, in the function's order); while
+// it is down no frame moves.
+func TestMediaDisconnectIsNetworkConnection(t *testing.T) {
+	forEachCDCPhone(t, func(t *testing.T, cfg Config, p *Phone, h *cdcHost) {
+		p.SetMedia(false)
+		if conn, _ := h.untilConnection(); conn.Connected() {
+			t.Fatalf("after SetMedia(false): %v", conn)
+		}
+		h.send(arpRequest(cfg))
+		if s := p.Stats(); s.DroppedFromHost != 1 || s.FramesFromHost != 0 {
+			t.Errorf("while disconnected: %d dropped, %d taken", s.DroppedFromHost, s.FramesFromHost)
+		}
+		p.SetMedia(true)
+		if conn, _ := h.untilConnection(); !conn.Connected() {
+			t.Fatalf("after SetMedia(true): %v", conn)
+		}
+		h.send(arpRequest(cfg))
+		h.receiveFrame(isARPReply(cfg, hostAddr(cfg)))
+	})
 }
 
 // The notifications' order is the function's: f_ncm the speed change
@@ -91,76 +99,70 @@ func drain(h *cdcHost) {
 // A silent phone answers no request, not even SET_INTERFACE or a string,
 // and sends no notification until it comes back.
 func TestSilentCDCPhoneAnswersNothing(t *testing.T) {
-	for _, cfg := range cdcPresets() {
-		t.Run(cfg.Name, func(t *testing.T) {
-			p, h := startedPhone(t, cfg)
-			drain(h)
-			p.SetSilent(true)
-			p.SetMedia(false) // a notification that must wait
-			ctx, cancel := context.WithTimeout(h.ctx, 20*time.Millisecond)
-			defer cancel()
-			if _, err := h.tr.Control(ctx, h.out(ncm.RequestSetEthernetPacketFilter, 0x0e), nil); !errors.Is(err, context.DeadlineExceeded) {
-				t.Errorf("a request to a silent phone: %v", err)
-			}
-			if err := h.tr.SetAlternate(ctx, 1); !errors.Is(err, context.DeadlineExceeded) {
-				t.Errorf("SET_INTERFACE to a silent phone: %v", err)
-			}
-			if _, err := usb.ReadString(ctx, h.tr, 4); !errors.Is(err, context.DeadlineExceeded) {
-				t.Errorf("a string from a silent phone: %v", err)
-			}
-			if b, err := h.tr.WaitNotification(ctx); err == nil {
-				t.Errorf("a silent phone notified %x", b)
-			}
-			p.SetSilent(false)
-			if conn, _ := h.untilConnection(); conn.Connected() {
-				t.Errorf("back: %v", conn)
-			}
-		})
-	}
+	forEachCDCPhone(t, func(t *testing.T, cfg Config, p *Phone, h *cdcHost) {
+		p.SetSilent(true)
+		p.SetMedia(false) // a notification that must wait
+		ctx, cancel := context.WithTimeout(h.ctx, 20*time.Millisecond)
+		defer cancel()
+		if _, err := h.tr.Control(ctx, h.out(ncm.RequestSetEthernetPacketFilter, 0x0e), nil); !errors.Is(err, context.DeadlineExceeded) {
+			t.Errorf("a request to a silent phone: %v", err)
+		}
+		if err := h.tr.SetAlternate(ctx, 1); !errors.Is(err, context.DeadlineExceeded) {
+			t.Errorf("SET_INTERFACE to a silent phone: %v", err)
+		}
+		if _, err := usb.ReadString(ctx, h.tr, 4); !errors.Is(err, context.DeadlineExceeded) {
+			t.Errorf("a string from a silent phone: %v", err)
+		}
+		if b, err := h.tr.WaitNotification(ctx); err == nil {
+			t.Errorf("a silent phone notified %x", b)
+		}
+		p.SetSilent(false)
+		if conn, _ := h.untilConnection(); conn.Connected() {
+			t.Errorf("back: %v", conn)
+		}
+	})
 }
 
 // Halt, KEEPALIVEs and the RNDIS control faults have no NCM or ECM
 // counterpart: on these phones they do nothing.
 func TestRNDISOnlyKnobsDoNothingOnCDC(t *testing.T) {
-	for _, cfg := range cdcPresets() {
-		t.Run(cfg.Name, func(t *testing.T) {
-			p, h := startedPhone(t, cfg)
-			drain(h)
-			p.Halt()
-			p.SendKeepAlive()
-			p.IndicateStatus(rndis.StatusLinkSpeedChange)
-			ctx, cancel := context.WithTimeout(h.ctx, 20*time.Millisecond)
-			defer cancel()
-			if b, err := h.tr.WaitNotification(ctx); err == nil {
-				t.Errorf("notified %x", b)
-			}
-			h.send(arpRequest(cfg))
-			h.receiveFrame(isARPReply(cfg, hostAddr(cfg)))
-		})
-	}
+	forEachCDCPhone(t, func(t *testing.T, cfg Config, p *Phone, h *cdcHost) {
+		p.Halt()
+		p.SendKeepAlive()
+		p.IndicateStatus(rndis.StatusLinkSpeedChange)
+		ctx, cancel := context.WithTimeout(h.ctx, 20*time.Millisecond)
+		defer cancel()
+		if b, err := h.tr.WaitNotification(ctx); err == nil {
+			t.Errorf("notified %x", b)
+		}
+		h.send(arpRequest(cfg))
+		h.receiveFrame(isARPReply(cfg, hostAddr(cfg)))
+	})
 }
 
 // Unless the filter is promiscuous, the phone sends broadcasts only with
 // the broadcast bit and other multicasts only with the all-multicast bit,
 // as Linux's u_ether does.
 func TestPacketFilterAppliesToWhatThePhoneSends(t *testing.T) {
-	for _, cfg := range cdcPresets() {
-		t.Run(cfg.Name, func(t *testing.T) {
-			p, h := startedPhone(t, cfg)
-			h.mustControl(h.out(ncm.RequestSetEthernetPacketFilter, uint16(ncm.FilterDirected)), nil)
-			h.send(dhcpDiscover(t, h.mac))
-			waitFor(t, func() bool { return p.nic.NumQueued() > 0 }) // the offer, a broadcast
-			sender := hostAddr(cfg)
-			h.send(arpRequestFor(cfg, sender))
-			h.receiveFrame(isARPReply(cfg, sender))
-			if s := p.Stats(); s.DroppedToHost == 0 {
-				t.Errorf("nothing dropped: %+v", s)
+	forEachCDCPhone(t, func(t *testing.T, cfg Config, p *Phone, h *cdcHost) {
+		h.mustControl(h.out(ncm.RequestSetEthernetPacketFilter, uint16(ncm.FilterDirected)), nil)
+		h.send(dhcpDiscover(t, h.mac))
+		waitFor(t, func() bool { return p.nic.NumQueued() > 0 }) // the offer, a broadcast
+		sender := hostAddr(cfg)
+		h.send(arpRequestFor(cfg, sender))
+		h.receiveFrame(func(f []byte) bool {
+			if f[0]&1 != 0 {
+				t.Errorf("with the directed filter, a frame to %x", f[:6])
 			}
-			h.mustControl(h.out(ncm.RequestSetEthernetPacketFilter, uint16(ncm.FilterDirected|ncm.FilterBroadcast)), nil)
-			h.send(dhcpDiscover(t, h.mac))
-			h.receiveFrame(func(f []byte) bool { _, ok := dhcpReply(f); return ok })
+			return isARPReply(cfg, sender)(f)
 		})
-	}
+		if s := p.Stats(); s.DroppedToHost == 0 {
+			t.Errorf("nothing dropped: %+v", s)
+		}
+		h.mustControl(h.out(ncm.RequestSetEthernetPacketFilter, uint16(ncm.FilterDirected|ncm.FilterBroadcast)), nil)
+		h.send(dhcpDiscover(t, h.mac))
+		h.receiveFrame(func(f []byte) bool { _, ok := dhcpReply(f); return ok })
+	})
 }
 
 // A device controller without zero-length packets ends a transfer that
@@ -182,7 +184,7 @@ func TestNoZeroLengthPacketsAddsAByte(t *testing.T) {
 				h.send(arpRequestFor(cfg, sender)) // so that the phone knows the host's MAC
 				h.receiveFrame(isARPReply(cfg, sender))
 				h.send(icmpEcho(cfg, sender, c.frame))
-				transfer := h.receiveFrameBlock(func(f []byte) bool {
+				_, transfer := h.receiveMatch(func(f []byte) bool {
 					return len(f) >= c.frame && header.Ethernet(f).Type() == header.IPv4ProtocolNumber
 				})
 				want := 1024

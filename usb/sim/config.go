@@ -122,11 +122,10 @@ const gadgetBitRate = 425_984_000
 // endpoint. It packs up to 31 datagrams into each NTB to the host, NDP at
 // the end, and takes the host's NTBs as f_ncm checks them.
 func Pixel() Config {
-	c := base()
+	c := linuxCDC()
 	c.Name = "pixel"
 	c.Protocol = usb.ProtocolNCM
 	c.VendorID, c.ProductID = 0x18d1, 0x4eeb
-	c.LinkSpeed = gadgetBitRate
 	c.NTBParameters = ncm.NTBParameters{
 		Length:           ncm.NTBParametersSize,
 		FormatsSupported: ncm.NTB16Supported | ncm.NTB32Supported,
@@ -136,8 +135,6 @@ func Pixel() Config {
 	}
 	c.NCMCapabilities = ncm.CapEthernetFilter | ncm.CapCRCMode
 	c.NTBMaxDatagrams = 31
-	c.MaxSegmentSize = 1514
-	c.NotifyMaxPacket = 16
 	return c
 }
 
@@ -146,15 +143,22 @@ func Pixel() Config {
 // (12d1:14dc, the dongle at 192.168.8.1): one frame per transfer each way,
 // wMaxSegmentSize 1514, a 16-byte interrupt endpoint.
 func Dongle() Config {
-	c := base()
+	c := linuxCDC()
 	c.Name = "dongle"
 	c.Protocol = usb.ProtocolECM
 	c.VendorID, c.ProductID = 0x12d1, 0x14dc
+	c.Subnet = netip.MustParsePrefix("192.168.8.0/24")
+	c.PhoneAddr = netip.MustParseAddr("192.168.8.1")
+	return c
+}
+
+// linuxCDC is what Linux's f_ncm and f_ecm share at high speed: their
+// speed, wMaxSegmentSize and interrupt endpoint.
+func linuxCDC() Config {
+	c := base()
 	c.LinkSpeed = gadgetBitRate
 	c.MaxSegmentSize = 1514
 	c.NotifyMaxPacket = 16
-	c.Subnet = netip.MustParsePrefix("192.168.8.0/24")
-	c.PhoneAddr = netip.MustParseAddr("192.168.8.1")
 	return c
 }
 

@@ -124,39 +124,35 @@ var DestructiveFaults = slices.Clone(rndisDestructive)
 // AdditiveFaultsFor returns the faults a Hostile device injects beside the
 // genuine traffic of a function of protocol p; nil for a protocol it does
 // not know.
-func AdditiveFaultsFor(p usb.Protocol) []Fault { return slices.Clone(additiveFor(p)) }
+func AdditiveFaultsFor(p usb.Protocol) []Fault {
+	additive, _ := faultsOf(p)
+	return slices.Clone(additive)
+}
 
 // DestructiveFaultsFor returns the faults that replace genuine replies of a
 // function of protocol p.
-func DestructiveFaultsFor(p usb.Protocol) []Fault { return slices.Clone(destructiveFor(p)) }
-
-func additiveFor(p usb.Protocol) []Fault {
-	switch p {
-	case usb.ProtocolRNDIS:
-		return rndisAdditive
-	case usb.ProtocolNCM:
-		return ncmAdditive
-	case usb.ProtocolECM:
-		return ecmAdditive
-	}
-	return nil
+func DestructiveFaultsFor(p usb.Protocol) []Fault {
+	_, destructive := faultsOf(p)
+	return slices.Clone(destructive)
 }
 
-func destructiveFor(p usb.Protocol) []Fault {
+// faultsOf returns the lists of protocol p, which callers must not change.
+func faultsOf(p usb.Protocol) (additive, destructive []Fault) {
 	switch p {
 	case usb.ProtocolRNDIS:
-		return rndisDestructive
+		return rndisAdditive, rndisDestructive
 	case usb.ProtocolNCM:
-		return ncmDestructive
+		return ncmAdditive, ncmDestructive
 	case usb.ProtocolECM:
-		return ecmDestructive
+		return ecmAdditive, ecmDestructive
 	}
-	return nil
+	return nil, nil
 }
 
 // appliesTo reports whether f is a fault of protocol p.
 func appliesTo(f Fault, p usb.Protocol) bool {
-	return slices.Contains(additiveFor(p), f) || slices.Contains(destructiveFor(p), f)
+	additive, destructive := faultsOf(p)
+	return slices.Contains(additive, f) || slices.Contains(destructive, f)
 }
 
 // pipe is where a fault is injected.

@@ -303,11 +303,19 @@ func (h *cdcHost) receive() ([]byte, [][]byte) {
 // receiveFrame reads transfers until a frame that match accepts.
 func (h *cdcHost) receiveFrame(match func([]byte) bool) []byte {
 	h.t.Helper()
+	frame, _ := h.receiveMatch(match)
+	return frame
+}
+
+// receiveMatch reads transfers until a frame that match accepts, and
+// returns it and its transfer.
+func (h *cdcHost) receiveMatch(match func([]byte) bool) (frame, transfer []byte) {
+	h.t.Helper()
 	for {
-		_, frames := h.receive()
+		transfer, frames := h.receive()
 		for _, f := range frames {
 			if match(f) {
-				return f
+				return f, transfer
 			}
 		}
 	}

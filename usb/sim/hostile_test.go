@@ -107,9 +107,8 @@ func TestEveryNTBFaultIsCaughtByTheReader(t *testing.T) {
 	}
 }
 
-// hostileHost starts a phone of cfg through a Hostile device that behaves,
-// and reads what the start left on the interrupt endpoint.
-func hostileHost(t *testing.T, cfg Config) (*Phone, *Hostile, *cdcHost) {
+// hostileOpen opens a phone of cfg through a Hostile device that behaves.
+func hostileOpen(t *testing.T, cfg Config) (*Phone, *Hostile, *cdcHost) {
 	t.Helper()
 	p, err := New(cfg)
 	if err != nil {
@@ -122,7 +121,14 @@ func hostileHost(t *testing.T, cfg Config) (*Phone, *Hostile, *cdcHost) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { tr.Close() })
-	h := newCDCHost(t, tr)
+	return p, hostile, newCDCHost(t, tr)
+}
+
+// hostileHost is hostileOpen's phone started, with what the start left on
+// the interrupt endpoint read.
+func hostileHost(t *testing.T, cfg Config) (*Phone, *Hostile, *cdcHost) {
+	t.Helper()
+	p, hostile, h := hostileOpen(t, cfg)
 	h.start()
 	drain(h)
 	return p, hostile, h
@@ -222,18 +228,7 @@ func TestHostileDestructiveFaultsStopTheStart(t *testing.T) {
 	for _, cfg := range cdcPresets() {
 		for _, f := range DestructiveFaultsFor(cfg.Protocol) {
 			t.Run(cfg.Name+"/"+string(f), func(t *testing.T) {
-				p, err := New(cfg)
-				if err != nil {
-					t.Fatal(err)
-				}
-				t.Cleanup(p.Close)
-				hostile := NewHostile(p, 3)
-				tr, err := hostile.Open(context.Background())
-				if err != nil {
-					t.Fatal(err)
-				}
-				t.Cleanup(func() { tr.Close() })
-				h := newCDCHost(t, tr)
+				_, hostile, h := hostileOpen(t, cfg)
 				hostile.Inject(f)
 				if err := h.begin(); err == nil {
 					t.Fatal("the start succeeded")

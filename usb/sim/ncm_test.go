@@ -392,25 +392,11 @@ func TestPixelCRCModeAndNTB32BothWays(t *testing.T) {
 		t.Fatalf("a wrong CRC: %d refused, %d taken", s.LimitViolations, s.FramesFromHost)
 	}
 	h.write(withCRC(crc32.ChecksumIEEE(arp)))
-	block := h.receiveFrameBlock(isARPReply(cfg, sender))
+	_, block := h.receiveMatch(isARPReply(cfg, sender))
 	r := ncm.NewReader(block, ncm.NTB32)
 	for d, ok := r.Next(); ok; d, ok = r.Next() {
 		if !r.CRC() || le.Uint32(block[r.Offset()+len(d):]) != crc32.ChecksumIEEE(d) {
 			t.Errorf("datagram at %d: NDP with CRC %v, CRC %x", r.Offset(), r.CRC(), block[r.Offset()+len(d):][:4])
-		}
-	}
-}
-
-// receiveFrameBlock reads transfers until one holds a frame match accepts,
-// and returns that transfer.
-func (h *cdcHost) receiveFrameBlock(match func([]byte) bool) []byte {
-	h.t.Helper()
-	for {
-		block, frames := h.receive()
-		for _, f := range frames {
-			if match(f) {
-				return block
-			}
 		}
 	}
 }
