@@ -29,6 +29,10 @@ type Hostile struct {
 	replace  []Fault
 	injected map[Fault]uint64
 	absurd   int // the next of the absurd-limits variants
+	// injecting ends when Inject changes the faults, so that a wait begun
+	// without them looks again.
+	injecting     context.Context
+	stopInjecting context.CancelFunc
 }
 
 // How often a Hostile device misbehaves while faults are enabled.
@@ -39,7 +43,9 @@ const (
 
 // NewHostile wraps inner; seed makes the faults repeatable.
 func NewHostile(inner usb.Opener, seed uint64) *Hostile {
-	return &Hostile{inner: inner, rng: rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)), injected: map[Fault]uint64{}}
+	h := &Hostile{inner: inner, rng: rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)), injected: map[Fault]uint64{}}
+	h.injecting, h.stopInjecting = context.WithCancel(context.Background())
+	return h
 }
 
 // Inject enables exactly the given faults; none makes the device behave.
@@ -47,6 +53,8 @@ func (h *Hostile) Inject(faults ...Fault) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.control, h.notify, h.bulk, h.replace = nil, nil, nil, nil
+	h.stopInjecting()
+	h.injecting, h.stopInjecting = context.WithCancel(context.Background())
 	for _, f := range faults {
 		switch pipeOf(f) {
 		case pipeNotify:

@@ -22,6 +22,7 @@ func (t *hostileTransport) cdcNotification(ctx context.Context) ([]byte, error) 
 			return b, nil
 		}
 		active := len(h.notify) > 0 && !t.splitPending
+		injecting := h.injecting
 		h.mu.Unlock()
 		var note []byte
 		var err error
@@ -33,14 +34,24 @@ func (t *hostileTransport) cdcNotification(ctx context.Context) ([]byte, error) 
 				}
 				continue
 			}
-		} else {
-			note, err = t.Transport.WaitNotification(ctx)
+		} else if note, err = t.waitUntilInjecting(ctx, injecting); err != nil && ctx.Err() == nil && injecting.Err() != nil {
+			continue // the faults changed: look again
 		}
 		if err == nil {
 			t.observe(note)
 		}
 		return note, err
 	}
+}
+
+// waitUntilInjecting waits for the device's next notification, or until
+// the faults change (injecting ends). An NCM or ECM device may say nothing
+// for hours, and faults enabled meanwhile must reach the host.
+func (t *hostileTransport) waitUntilInjecting(ctx, injecting context.Context) ([]byte, error) {
+	wait, cancel := context.WithCancel(ctx)
+	defer cancel()
+	defer context.AfterFunc(injecting, cancel)()
+	return t.Transport.WaitNotification(wait)
 }
 
 // observe records what the host learns from a genuine notification.

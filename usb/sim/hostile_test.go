@@ -263,3 +263,31 @@ func TestHostileLeavesOtherProtocolsFaultsAlone(t *testing.T) {
 		t.Errorf("%d faults injected", n)
 	}
 }
+
+// An NCM or ECM device may stay quiet for good: faults enabled while the
+// host already waits on the interrupt endpoint still reach it.
+func TestHostileNotifyFaultsReachAHostAlreadyWaiting(t *testing.T) {
+	for _, cfg := range cdcPresets() {
+		t.Run(cfg.Name, func(t *testing.T) {
+			_, hostile, h := hostileHost(t, cfg)
+			got := make(chan []byte)
+			go func() {
+				b, err := h.tr.WaitNotification(h.ctx)
+				if err != nil {
+					t.Error(err)
+				}
+				got <- b
+			}()
+			hostile.Inject(NotifyGarbage)
+			b := <-got
+			var r ncm.NotificationReader
+			r.Feed(b)
+			if _, ok := r.Next(); ok || r.Err() == nil {
+				t.Errorf("%x: not garbage", b)
+			}
+			if hostile.Injected()[NotifyGarbage] != 1 {
+				t.Errorf("injected %v", hostile.Injected())
+			}
+		})
+	}
+}
