@@ -134,7 +134,7 @@ func Pixel() Config {
 		OutMaxDatagrams: 0,
 	}
 	c.NCMCapabilities = ncm.CapEthernetFilter | ncm.CapCRCMode
-	c.NTBMaxDatagrams = 31
+	c.NTBMaxDatagrams = fncmMaxDatagrams
 	return c
 }
 

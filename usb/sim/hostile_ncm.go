@@ -9,7 +9,7 @@ import (
 const ethernetHeader = 14
 
 // hostileLimits are those of the hostile device's NTBs: Linux's f_ncm's.
-var hostileLimits = ncm.Limits{MaxSize: 16384, Divisor: 4, Remainder: 0, NDPAlignment: 4, MaxDatagrams: 31}
+var hostileLimits = ncm.Limits{MaxSize: 16384, Divisor: 4, Remainder: 0, NDPAlignment: 4, MaxDatagrams: fncmMaxDatagrams}
 
 // ntbFault builds a transfer with NCM fault f: an NTB of format with one
 // datagram, damaged, for a host that negotiated blocks of inputSize bytes

@@ -7,6 +7,10 @@ import (
 	"github.com/rndis-netd/rndis-netd/usb"
 )
 
+// fncmMaxDatagrams is the most datagrams Linux's f_ncm puts in one NTB: its
+// TX_MAX_NUM_DPE (32) entries, less the null one.
+const fncmMaxDatagrams = 31
+
 // ntbPacker packs the phone's frames into one NTB per transfer as f_ncm's
 // ncm_wrap_ntb does: the NTH, the datagrams at offsets of wNdpInDivisor and
 // wNdpInPayloadRemainder, one NDP at the end, wSequence 0, at most
@@ -36,7 +40,7 @@ func (k *ntbPacker) nextLimits(bufSize int) (ncm.Limits, error) {
 	}
 	datagrams := n.p.cfg.NTBMaxDatagrams
 	if datagrams == 0 {
-		datagrams = 31
+		datagrams = fncmMaxDatagrams
 	}
 	if n.inMaxDatagrams > 0 {
 		datagrams = min(datagrams, n.inMaxDatagrams)
