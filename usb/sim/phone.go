@@ -2,7 +2,6 @@ package sim
 
 import (
 	"context"
-	"encoding/binary"
 	"fmt"
 	"net"
 	"net/netip"
@@ -19,56 +18,73 @@ import (
 	"gvisor.dev/gvisor/pkg/tcpip/transport/udp"
 	"gvisor.dev/gvisor/pkg/waiter"
 
+	"github.com/rndis-netd/rndis-netd/ncm"
 	"github.com/rndis-netd/rndis-netd/rndis"
 	"github.com/rndis-netd/rndis-netd/usb"
 )
 
 // Stats counts what the phone saw. Tests read it to check the host.
 type Stats struct {
+	// RNDIS.
 	HostHalts          int // REMOTE_NDIS_HALT_MSGs received from the host
 	HostResets         int
 	HostKeepAlives     int
 	KeepAliveCompletes int // KEEPALIVE_CMPLTs answering the phone's own KEEPALIVEs
 	Initializes        int
-	PacketFilter       uint32
+	MalformedCommands  int
+
+	// PacketFilter is the packet filter in force: RNDIS's
+	// OID_GEN_CURRENT_PACKET_FILTER as the host set it; NCM's and ECM's
+	// SET_ETHERNET_PACKET_FILTER, which every selection of alternate
+	// setting 1 resets to 0x0F (everything), as f_ncm and f_ecm do.
+	PacketFilter uint32
+	Stalls       int // requests the phone stalled
+
+	// CDC-NCM and CDC-ECM.
+	SetInterfaces int        // SET_INTERFACE requests for the data interface
+	DataAlt       int        // its alternate setting now
+	NTBFormat     ncm.Format // NCM: the format SET_NTB_FORMAT chose, in force now
+	NTBInputSize  int        // NCM: the largest NTB to the host, SET_NTB_INPUT_SIZE's or the default, now
+	CRC           bool       // NCM: SET_CRC_MODE asked for CRCs, in force now
+	NTBsFromHost  int        // NCM: blocks received (a transfer may hold several)
+	// BulkWhileInactive counts bulk transfers the host began while the data
+	// interface was at alternate setting 0, which has no bulk endpoints (a
+	// real device's host fails them: ENOENT from usbfs).
+	BulkWhileInactive int
 
 	FramesFromHost     int
 	TransfersFromHost  int
-	MaxPacketsFromHost int // most packets the host put in one transfer
+	MaxPacketsFromHost int // most packets the host put in one transfer (NCM: in one NTB)
 	LimitViolations    int // host transfers that broke the phone's limits (dropped)
 	DroppedFromHost    int // frames that arrived while the data path was down
 
-	FramesToHost      int
-	TransfersToHost   int
-	MaxPacketsToHost  int
-	DroppedToHost     int // frames the phone's stack sent while the data path was down
-	MalformedCommands int
+	FramesToHost     int
+	TransfersToHost  int
+	MaxPacketsToHost int
+	DroppedToHost    int // frames the phone's stack sent while the data path was down, or its filter refused
 }
 
-// Phone is a simulated RNDIS device. It is an usb.Opener: Open returns a
+// Phone is a simulated tethering phone. It is an usb.Opener: Open returns a
 // Transport while the phone is plugged in.
 type Phone struct {
 	cfg   Config
 	stack *stack.Stack
-	nic   *channel.Endpoint // the phone's side of its RNDIS function
+	nic   *channel.Endpoint // the phone's side of its network function
 
-	mu          sync.Mutex
-	plugged     bool
-	conn        *conn // the current plug, nil when unplugged
-	initialized bool
-	filter      uint32
-	media       bool // media connected
-	hostMaxXfer int  // the host's MaxTransferSize from INITIALIZE
-	responses   [][]byte
-	notify      chan struct{}
-	nextRID     uint32
-	pending     *stack.PacketBuffer // a frame that did not fit the last transfer
-	faults      faults
-	stats       Stats
-	services    *services
-	filterSet   chan struct{} // the host set its packet filter: time for an RA
-	done        chan struct{}
-	raDone      chan struct{}
+	mu        sync.Mutex
+	fn        function
+	rndis     *rndisFunction // fn, when the phone speaks RNDIS
+	plugged   bool
+	conn      *conn // the current plug, nil when unplugged
+	media     bool  // media connected: the phone's network is up
+	wake      chan struct{}
+	pending   *stack.PacketBuffer // a frame that did not fit the last transfer
+	faults    faults
+	stats     Stats
+	services  *services
+	filterSet chan struct{} // the host set its packet filter or started the data path: time for an RA
+	done      chan struct{}
+	raDone    chan struct{}
 }
 
 type faults struct {
@@ -81,12 +97,14 @@ type faults struct {
 
 // New starts a phone, plugged in, with its netstack and services running.
 func New(cfg Config) (*Phone, error) {
-	if cfg.MaxTransferSize < rndis.PacketHeaderSize+cfg.MTU+14 || cfg.MaxPacketsPerTransfer < 1 {
-		return nil, fmt.Errorf("sim: %s: MaxTransferSize %d / MaxPacketsPerTransfer %d cannot carry a %d-byte MTU",
-			cfg.Name, cfg.MaxTransferSize, cfg.MaxPacketsPerTransfer, cfg.MTU)
-	}
-	p := &Phone{cfg: cfg, plugged: true, media: true, notify: make(chan struct{}, 64),
+	p := &Phone{cfg: cfg, plugged: true, media: true, wake: make(chan struct{}, 1),
 		filterSet: make(chan struct{}, 1), done: make(chan struct{}), raDone: make(chan struct{})}
+	fn, err := newFunction(p)
+	if err != nil {
+		return nil, err
+	}
+	p.fn = fn
+	p.rndis, _ = fn.(*rndisFunction)
 	if err := p.startStack(); err != nil {
 		return nil, err
 	}
@@ -165,6 +183,7 @@ func (p *Phone) Open(ctx context.Context) (usb.Transport, error) {
 		return nil, fmt.Errorf("%w: simulated phone %s is already open", usb.ErrBusy, p.cfg.Name)
 	}
 	p.conn = newConn(p)
+	p.fn.configure()
 	return p.conn, nil
 }
 
@@ -177,11 +196,12 @@ func (p *Phone) Unplug() {
 	if p.conn != nil {
 		p.conn.cancel()
 		p.conn = nil
+		p.fn.release(true)
 	}
 	p.resetLocked()
 }
 
-// Replug plugs the phone back in, uninitialized.
+// Replug plugs the phone back in, unconfigured.
 func (p *Phone) Replug() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -194,16 +214,21 @@ func (p *Phone) release(c *conn) {
 	defer p.mu.Unlock()
 	if p.conn == c {
 		p.conn = nil
+		p.fn.release(false)
 		p.resetLocked()
 	}
 }
 
-// resetLocked returns the RNDIS function to its uninitialized state.
+// resetLocked drops what the phone holds for the host and brings its
+// network back up. The function resets its own state.
 func (p *Phone) resetLocked() {
-	p.initialized = false
-	p.filter = 0
-	p.responses = nil
 	p.media = true
+	p.dropQueuedLocked()
+}
+
+// dropQueuedLocked drops the frames waiting for the host: the one left
+// over from the last transfer and the queue.
+func (p *Phone) dropQueuedLocked() {
 	if p.pending != nil {
 		p.pending.DecRef()
 		p.pending = nil
@@ -211,68 +236,117 @@ func (p *Phone) resetLocked() {
 	p.nic.Drain()
 }
 
-// dataReady reports whether frames may flow.
+// hungLocked reports whether the phone answers nothing on the control
+// pipe: SetSilent on an NCM or ECM phone, whose requests are answered by
+// the device (the RNDIS phone takes its commands and answers none).
+func (p *Phone) hungLocked() bool { return p.faults.silent && p.rndis == nil }
+
+// dataReadyLocked reports whether frames may flow.
 func (p *Phone) dataReadyLocked() bool {
-	return p.initialized && p.filter != 0 && p.media && !p.faults.silent
+	return p.fn.dataReady() && p.media && !p.faults.silent
+}
+
+// wakeLocked tells a host waiting on the interrupt endpoint to look again.
+func (p *Phone) wakeLocked() {
+	select {
+	case p.wake <- struct{}{}:
+	default: // it will look anyway
+	}
+}
+
+// SetMedia takes the phone's network down or brings it back, on every
+// protocol: RNDIS indicates MEDIA_DISCONNECT or MEDIA_CONNECT; NCM and ECM
+// send NETWORK_CONNECTION 0 or 1 (with CONNECTION_SPEED_CHANGE, as f_ncm and
+// f_ecm do) while the data interface is active. No frame moves while it is
+// down.
+func (p *Phone) SetMedia(connected bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.setMediaLocked(connected)
+}
+
+func (p *Phone) setMediaLocked(connected bool) {
+	p.media = connected
+	if !connected {
+		p.nic.Drain()
+	}
+	p.fn.setMedia(connected)
 }
 
 // Halt sends a device-initiated REMOTE_NDIS_HALT_MSG and drops back to the
-// uninitialized state, discarding outstanding responses and packets.
+// uninitialized state, discarding outstanding responses and packets. NCM
+// and ECM have no such message: on their phones Halt does nothing.
 func (p *Phone) Halt() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	if p.rndis == nil {
+		return
+	}
+	p.rndis.reset()
 	p.resetLocked()
-	p.queueLocked(rndis.Halt{RequestID: p.nextRIDLocked()})
+	p.rndis.queue(rndis.Halt{RequestID: p.rndis.nextRID()})
 }
 
 // IndicateStatus sends INDICATE_STATUS with status. MEDIA_DISCONNECT stops
-// the data path until MEDIA_CONNECT.
+// the data path until MEDIA_CONNECT. NCM and ECM have no indications: on
+// their phones the two media statuses act as SetMedia and any other status
+// does nothing.
 func (p *Phone) IndicateStatus(status rndis.Status) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	switch status {
 	case rndis.StatusMediaDisconnect:
-		p.media = false
-		p.nic.Drain()
+		p.setMediaLocked(false)
 	case rndis.StatusMediaConnect:
-		p.media = true
+		p.setMediaLocked(true)
 	}
-	p.queueLocked(rndis.IndicateStatus{Status: status})
+	if p.rndis != nil && status != rndis.StatusMediaDisconnect && status != rndis.StatusMediaConnect {
+		p.rndis.queue(rndis.IndicateStatus{Status: status})
+	}
 }
 
 // SendKeepAlive sends a device KEEPALIVE; Stats.KeepAliveCompletes counts
-// the host's answers.
+// the host's answers. RNDIS only: on NCM and ECM phones it does nothing.
 func (p *Phone) SendKeepAlive() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.queueLocked(rndis.KeepAlive{RequestID: p.nextRIDLocked()})
+	if p.rndis != nil {
+		p.rndis.queue(rndis.KeepAlive{RequestID: p.rndis.nextRID()})
+	}
 }
 
-// SetSilent makes the phone hang (or come back): it answers no control
-// message and moves no frame either way, as a device whose firmware stalled.
+// SetSilent makes the phone hang (or come back): it moves no frame either
+// way, and answers no control message (RNDIS: commands are taken and never
+// answered; NCM and ECM: requests, SET_INTERFACE included, and
+// notifications wait until the host gives up), as a device whose firmware
+// stalled.
 func (p *Phone) SetSilent(silent bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.faults.silent = silent
+	p.wakeLocked()
 }
 
-// CorruptControl corrupts the next n control responses (a MessageLength
-// beyond the transfer); TruncateControl cuts the next n short.
+// CorruptControl corrupts the next n RNDIS control responses (a
+// MessageLength beyond the transfer). NCM and ECM answer no messages; on
+// their phones it does nothing.
 func (p *Phone) CorruptControl(n int) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.faults.corruptControl = n
 }
 
-// TruncateControl cuts the next n control responses to 6 bytes.
+// TruncateControl cuts the next n RNDIS control responses to 6 bytes. On
+// NCM and ECM phones it does nothing.
 func (p *Phone) TruncateControl(n int) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.faults.truncateControl = n
 }
 
-// CorruptBulk corrupts the next n transfers to the host (a DataLength
-// running past the message).
+// CorruptBulk corrupts the next n transfers to the host: RNDIS, a
+// DataLength running past the message; NCM, a wBlockLength past the
+// transfer; ECM, a frame cut to a 6-byte runt.
 func (p *Phone) CorruptBulk(n int) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -284,33 +358,6 @@ func (p *Phone) DropToHost(n int) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.faults.dropToHost = n
-}
-
-func (p *Phone) nextRIDLocked() uint32 {
-	p.nextRID++
-	return 0x10000000 | p.nextRID
-}
-
-// queueLocked queues a control message for GET_ENCAPSULATED_RESPONSE and
-// signals RESPONSE_AVAILABLE.
-func (p *Phone) queueLocked(m rndis.Message) {
-	if p.conn == nil {
-		return
-	}
-	b := rndis.Marshal(m)
-	switch {
-	case p.faults.corruptControl > 0:
-		p.faults.corruptControl--
-		binary.LittleEndian.PutUint32(b[4:], 0xfffffff0)
-	case p.faults.truncateControl > 0:
-		p.faults.truncateControl--
-		b = b[:6]
-	}
-	p.responses = append(p.responses, b)
-	select {
-	case p.notify <- struct{}{}:
-	default: // the host has notifications pending already
-	}
 }
 
 // ClaimAddress gives the phone's stack another IPv4 address of its subnet,

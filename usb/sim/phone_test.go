@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"net"
+	"net/netip"
 	"testing"
 	"time"
 
@@ -206,7 +207,17 @@ func TestUnplugAndReplug(t *testing.T) {
 	initialize(t, tr2)
 }
 
-// arpRequest is a broadcast frame asking for the phone's address.
+// hostAddr is an address of the phone's subnet a host may use: its 100th.
+func hostAddr(cfg Config) netip.Addr {
+	a := cfg.Subnet.Masked().Addr()
+	for range 100 {
+		a = a.Next()
+	}
+	return a
+}
+
+// arpRequest is a broadcast frame asking for the phone's address, from
+// hostAddr.
 func arpRequest(cfg Config) []byte {
 	frame := make([]byte, header.EthernetMinimumSize+header.ARPSize)
 	header.Ethernet(frame).Encode(&header.EthernetFields{SrcAddr: tcpip.LinkAddress(cfg.HostMAC), DstAddr: header.EthernetBroadcastAddress, Type: header.ARPProtocolNumber})
@@ -214,7 +225,7 @@ func arpRequest(cfg Config) []byte {
 	a.SetIPv4OverEthernet()
 	a.SetOp(header.ARPRequest)
 	copy(a.HardwareAddressSender(), cfg.HostMAC)
-	copy(a.ProtocolAddressSender(), []byte{192, 168, 42, 100})
+	copy(a.ProtocolAddressSender(), hostAddr(cfg).AsSlice())
 	copy(a.ProtocolAddressTarget(), cfg.PhoneAddr.AsSlice())
 	return frame
 }

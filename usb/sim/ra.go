@@ -69,6 +69,15 @@ func (p *Phone) advertise() {
 	pkts.DecRef()
 }
 
+// advertiseSoon makes advertiseLoop send a few RAs now: the host has set its
+// packet filter or started the data path.
+func (p *Phone) advertiseSoon() {
+	select {
+	case p.filterSet <- struct{}{}:
+	default: // already due
+	}
+}
+
 // advertiseLoop sends RAs while the phone runs: a few right after the host
 // sets its packet filter (its NIC may come up a moment later), then every
 // raInterval.

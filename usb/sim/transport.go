@@ -2,11 +2,11 @@ package sim
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 
 	"github.com/rndis-netd/rndis-netd/internal/framebuf"
-	"github.com/rndis-netd/rndis-netd/rndis"
 	"github.com/rndis-netd/rndis-netd/usb"
 )
 
@@ -37,70 +37,88 @@ func (c *conn) gone() error {
 }
 
 func (c *conn) Info() usb.Info {
-	cfg := c.p.cfg
+	p := c.p
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	cfg := p.cfg
 	return usb.Info{
 		Bus: 1, Address: 2, Path: cfg.Path, VendorID: cfg.VendorID, ProductID: cfg.ProductID,
-		Manufacturer: "rndis-netd", Product: "simulated phone (" + cfg.Name + ")", Serial: cfg.Serial, Speed: "high",
-		Function: usb.Function{
-			Protocol: usb.ProtocolRNDIS, Config: 1, Control: usb.Class{Class: 0xE0, SubClass: 0x01, Protocol: 0x03},
-			ControlIface: 0, DataIface: 1,
-			Notify:  usb.Endpoint{Address: 0x81, Attributes: 3, MaxPacketSize: 8},
-			BulkIn:  usb.Endpoint{Address: 0x82, Attributes: 2, MaxPacketSize: cfg.BulkMaxPacket},
-			BulkOut: usb.Endpoint{Address: 0x01, Attributes: 2, MaxPacketSize: cfg.BulkMaxPacket},
-		},
+		Manufacturer: manufacturer, Product: product(cfg), Serial: cfg.Serial, Speed: "high",
+		Function: p.fn.descriptor(),
 	}
 }
 
-// Control serves the class requests of the phone's RNDIS function: the
-// encapsulated commands and responses. Anything else it stalls, as a
-// device does a request it does not support.
+// Control serves the function's class requests and GET_DESCRIPTOR for
+// strings; anything else the phone stalls, as a device does a request it
+// does not support.
 func (c *conn) Control(ctx context.Context, s usb.Setup, data []byte) (int, error) {
 	if err := c.gone(); err != nil {
 		return 0, err
 	}
-	switch {
-	case s == usb.ClassOut(usb.RequestSendEncapsulatedCommand, 0, 0):
-		c.p.command(data)
-		return len(data), nil
-	case s == usb.ClassIn(usb.RequestGetEncapsulatedResponse, 0, 0):
-		return c.response(data)
-	}
-	return 0, fmt.Errorf("simulated phone %s: %v: %w", c.p.cfg.Name, s, usb.ErrStall)
-}
-
-// response hands out the oldest queued control response; with none queued
-// the phone stalls the request, as Linux's f_rndis does.
-func (c *conn) response(buf []byte) (int, error) {
 	p := c.p
 	p.mu.Lock()
-	defer p.mu.Unlock()
-	if len(p.responses) == 0 {
-		return 0, fmt.Errorf("simulated phone %s: no response pending: %w", p.cfg.Name, usb.ErrStall)
+	var n int
+	var err error
+	if isGetString(s) {
+		n, err = p.stringDescriptor(s, data)
+	} else {
+		n, err = p.fn.control(s, data)
 	}
-	r := p.responses[0]
-	p.responses = p.responses[1:]
-	return copy(buf, r), nil
+	p.mu.Unlock()
+	if errors.Is(err, errNoAnswer) {
+		return 0, c.hang(ctx)
+	}
+	return n, err
 }
 
-// SetAlternate accepts setting 0, the only one an RNDIS data interface has.
+// hang waits for the host to give up on a request the phone does not
+// answer.
+func (c *conn) hang(ctx context.Context) error {
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-c.ctx.Done():
+		return c.gone()
+	}
+}
+
+// SetAlternate is SET_INTERFACE for the data interface.
 func (c *conn) SetAlternate(ctx context.Context, alt int) error {
 	if err := c.gone(); err != nil {
 		return err
 	}
-	if alt != 0 {
-		return fmt.Errorf("simulated phone %s: data interface has no alternate setting %d: %w", c.p.cfg.Name, alt, usb.ErrStall)
+	p := c.p
+	p.mu.Lock()
+	p.stats.SetInterfaces++
+	err := p.fn.setAlternate(alt)
+	p.mu.Unlock()
+	if errors.Is(err, errNoAnswer) {
+		return c.hang(ctx)
 	}
-	return nil
+	return err
 }
 
+// WaitNotification returns the function's next interrupt-IN transfer,
+// waiting for one.
 func (c *conn) WaitNotification(ctx context.Context) ([]byte, error) {
-	select {
-	case <-c.p.notify:
-		return rndis.ResponseAvailableNotification(), nil
-	case <-c.ctx.Done():
-		return nil, c.gone()
-	case <-ctx.Done():
-		return nil, ctx.Err()
+	p := c.p
+	for {
+		if err := c.gone(); err != nil {
+			return nil, err
+		}
+		p.mu.Lock()
+		b := p.fn.notification()
+		p.mu.Unlock()
+		if b != nil {
+			return b, nil
+		}
+		select {
+		case <-p.wake:
+		case <-c.ctx.Done():
+			return nil, c.gone()
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
 	}
 }
 

@@ -17,9 +17,8 @@ var supportedOIDs = []rndis.OID{
 }
 
 // command handles one control message from the host.
-func (p *Phone) command(msg []byte) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
+func (r *rndisFunction) command(msg []byte) {
+	p := r.p
 	if p.faults.silent {
 		return
 	}
@@ -30,11 +29,12 @@ func (p *Phone) command(msg []byte) {
 	}
 	switch m := m.(type) {
 	case rndis.Initialize:
+		r.reset()
 		p.resetLocked()
 		p.stats.Initializes++
-		p.initialized = true
-		p.hostMaxXfer = int(m.MaxTransferSize)
-		p.queueLocked(rndis.InitializeComplete{
+		r.initialized = true
+		r.hostMaxXfer = int(m.MaxTransferSize)
+		r.queue(rndis.InitializeComplete{
 			RequestID: m.RequestID, Status: rndis.StatusSuccess,
 			MajorVersion: rndis.MajorVersion, MinorVersion: rndis.MinorVersion,
 			DeviceFlags: rndis.DeviceFlagConnectionless, Medium: rndis.Medium8023,
@@ -44,20 +44,21 @@ func (p *Phone) command(msg []byte) {
 		})
 	case rndis.Halt:
 		p.stats.HostHalts++
+		r.reset()
 		p.resetLocked()
 	case rndis.Query:
-		buf, status := p.queryLocked(m.OID)
-		p.queueLocked(rndis.QueryComplete{RequestID: m.RequestID, Status: status, Buffer: buf})
+		buf, status := r.query(m.OID)
+		r.queue(rndis.QueryComplete{RequestID: m.RequestID, Status: status, Buffer: buf})
 	case rndis.Set:
-		p.queueLocked(rndis.SetComplete{RequestID: m.RequestID, Status: p.setLocked(m.OID, m.Buffer)})
+		r.queue(rndis.SetComplete{RequestID: m.RequestID, Status: r.set(m.OID, m.Buffer)})
 	case rndis.Reset:
 		p.stats.HostResets++
-		p.responses = nil
-		p.filter = 0
-		p.queueLocked(rndis.ResetComplete{Status: rndis.StatusSuccess, AddressingReset: 1})
+		r.responses = nil
+		r.filter = 0
+		r.queue(rndis.ResetComplete{Status: rndis.StatusSuccess, AddressingReset: 1})
 	case rndis.KeepAlive:
 		p.stats.HostKeepAlives++
-		p.queueLocked(rndis.KeepAliveComplete{RequestID: m.RequestID, Status: rndis.StatusSuccess})
+		r.queue(rndis.KeepAliveComplete{RequestID: m.RequestID, Status: rndis.StatusSuccess})
 	case rndis.KeepAliveComplete:
 		p.stats.KeepAliveCompletes++
 	default:
@@ -67,8 +68,9 @@ func (p *Phone) command(msg []byte) {
 
 func u32(v uint32) []byte { return binary.LittleEndian.AppendUint32(nil, v) }
 
-func (p *Phone) queryLocked(oid rndis.OID) ([]byte, rndis.Status) {
-	if !p.initialized {
+func (r *rndisFunction) query(oid rndis.OID) ([]byte, rndis.Status) {
+	p := r.p
+	if !r.initialized {
 		return nil, rndis.StatusFailure
 	}
 	s := p.stats
@@ -92,7 +94,7 @@ func (p *Phone) queryLocked(oid rndis.OID) ([]byte, rndis.Status) {
 	case rndis.OIDGenVendorDescription:
 		return append([]byte("rndis-netd simulated phone ("+p.cfg.Name+")"), 0), rndis.StatusSuccess
 	case rndis.OIDGenCurrentPacketFilter:
-		return u32(p.filter), rndis.StatusSuccess
+		return u32(r.filter), rndis.StatusSuccess
 	case rndis.OIDGenMediaConnectStatus:
 		if p.media {
 			return u32(rndis.MediaStateConnected), rndis.StatusSuccess
@@ -118,19 +120,17 @@ func (p *Phone) queryLocked(oid rndis.OID) ([]byte, rndis.Status) {
 	return nil, rndis.StatusNotSupported
 }
 
-func (p *Phone) setLocked(oid rndis.OID, buf []byte) rndis.Status {
+func (r *rndisFunction) set(oid rndis.OID, buf []byte) rndis.Status {
+	p := r.p
 	switch oid {
 	case rndis.OIDGenCurrentPacketFilter:
 		if len(buf) < 4 {
 			return rndis.StatusInvalidLength
 		}
-		p.filter = binary.LittleEndian.Uint32(buf)
-		p.stats.PacketFilter = p.filter
-		if p.filter != 0 {
-			select {
-			case p.filterSet <- struct{}{}:
-			default:
-			}
+		r.filter = binary.LittleEndian.Uint32(buf)
+		p.stats.PacketFilter = r.filter
+		if r.filter != 0 {
+			p.advertiseSoon()
 		}
 		return rndis.StatusSuccess
 	case rndis.OID8023MulticastList:
