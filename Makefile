@@ -34,8 +34,9 @@ fuzz:
 	$(GO) test ./ncm -run '^$$' -fuzz '^FuzzNotifications$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./usb -run '^$$' -fuzz '^FuzzParseConfiguration$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./internal/framebuf -run '^$$' -fuzz '^FuzzReceiver$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 5s
+	$(GO) test ./usb/sim -run '^$$' -fuzz '^FuzzPhone$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 5s
 
-# bench: the link's throughput through RNDIS (both phone presets) and the
+# bench: the link's throughput (every phone preset: RNDIS, NCM, ECM) and the
 # baseline without it, BENCHCOUNT alternating rounds, as the median of the
 # rounds' ratios (scripts/bench.sh).
 BENCHCOUNT ?= 5

@@ -88,7 +88,7 @@ func (d Device) Parse() (usb.Selector, *SimPhone, error) {
 			}
 			cfg, ok := sim.Preset(part)
 			if !ok {
-				return usb.Selector{}, nil, fmt.Errorf("simulated phone preset %q: want qualcomm or linux-gadget (and :unplugged)", part)
+				return usb.Selector{}, nil, fmt.Errorf("simulated phone preset %q: want one of %s (and :unplugged)", part, strings.Join(sim.PresetNames(), ", "))
 			}
 			phone.Config = cfg
 		}

@@ -14,8 +14,6 @@ import (
 	"gvisor.dev/gvisor/pkg/tcpip/link/ethernet"
 	"gvisor.dev/gvisor/pkg/tcpip/network/ipv4"
 	"gvisor.dev/gvisor/pkg/tcpip/stack"
-
-	"github.com/rndis-netd/rndis-netd/usb/sim"
 )
 
 const benchChunk = 16 << 20 // bytes per benchmark iteration
@@ -66,11 +64,11 @@ func runStream(b *testing.B, from, to *stack.Stack, toAddr tcpip.Address) {
 	b.ReportMetric(float64(benchChunk)*8*float64(b.N)/b.Elapsed().Seconds()/1e9, "Gbit/s")
 }
 
-// BenchmarkTCPThroughputRNDIS: one TCP stream each way between the host
-// stack and the simulated phone, through the RNDIS link and the in-memory
-// transport.
-func BenchmarkTCPThroughputRNDIS(b *testing.B) {
-	for _, cfg := range []sim.Config{sim.LinuxGadget(), sim.Qualcomm()} {
+// BenchmarkTCPThroughputLink: one TCP stream each way between the host
+// stack and the simulated phone, through the link (RNDIS one frame per
+// transfer and aggregating, NCM, ECM) and the in-memory transport.
+func BenchmarkTCPThroughputLink(b *testing.B) {
+	for _, cfg := range everyPreset() {
 		b.Run(cfg.Name, func(b *testing.B) {
 			tb := newTestbed(b, cfg, Options{})
 			phoneAddr := tcpip.AddrFrom4(cfg.PhoneAddr.As4())
@@ -81,7 +79,7 @@ func BenchmarkTCPThroughputRNDIS(b *testing.B) {
 }
 
 // BenchmarkTCPThroughputBaseline: the same two kinds of stack joined by
-// gVisor's channel endpoints, without RNDIS.
+// gVisor's channel endpoints, without the link.
 func BenchmarkTCPThroughputBaseline(b *testing.B) {
 	host, phone := newStack(), newStack()
 	phoneAddr := tcpip.AddrFrom4([4]byte{192, 168, 42, 129})

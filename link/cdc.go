@@ -14,12 +14,19 @@ import (
 	"github.com/rndis-netd/rndis-netd/usb"
 )
 
-// How long a start waits for the device's first NETWORK_CONNECTION after
-// the data interface's setting is selected (or the control timeout, if
-// shorter). Linux's f_ncm and f_ecm send it at once; a device that stays
+// How a start learns the medium's first state: it waits for the
+// NETWORK_CONNECTION the device sends when its data interface's setting is
+// selected (up to firstConnectionWait, or the control timeout if shorter)
+// and takes the last of the burst, once the device has been quiet for
+// connectionSettle. Linux's f_ncm and f_ecm notify on SET_CONFIGURATION and
+// on every SET_INTERFACE, the first ones saying disconnected: what they said
+// before the host's final switch may come after it. A device that stays
 // silent is taken to be connected, as Linux's cdc_ether takes every ECM
 // device.
-const firstConnectionWait = 500 * time.Millisecond
+const (
+	firstConnectionWait = 500 * time.Millisecond
+	connectionSettle    = 50 * time.Millisecond
+)
 
 // cdcFunction is the host side of CDC-NCM and CDC-ECM: class requests to the
 // control interface, the data interface's alternate setting, and the
@@ -33,7 +40,7 @@ type cdcFunction struct {
 
 	starting  atomic.Bool // a start is under way: notifications set the level only
 	connected atomic.Int32
-	firstSeen chan struct{} // a NETWORK_CONNECTION arrived during the start
+	seen      chan struct{} // a NETWORK_CONNECTION arrived during the start
 	speed     atomic.Int64  // bit/s of the last CONNECTION_SPEED_CHANGE, downlink
 }
 
@@ -47,7 +54,7 @@ const (
 )
 
 func newCDC(s *session, isNCM bool) *cdcFunction {
-	return &cdcFunction{s: s, l: s.l, ncm: isNCM, firstSeen: make(chan struct{}, 1)}
+	return &cdcFunction{s: s, l: s.l, ncm: isNCM, seen: make(chan struct{}, 1)}
 }
 
 func (c *cdcFunction) framing() framing { return *c.frames.Load() }
@@ -83,11 +90,6 @@ func (c *cdcFunction) start(ctx context.Context, mac net.HardwareAddr) (DeviceIn
 	}
 	c.starting.Store(true)
 	defer c.starting.Store(false)
-	c.connected.Store(connectionUnknown)
-	select {
-	case <-c.firstSeen:
-	default:
-	}
 	var fr framing
 	if c.ncm {
 		n, err := c.negotiate(ctx, &info)
@@ -100,6 +102,11 @@ func (c *cdcFunction) start(ctx context.Context, mac net.HardwareAddr) (DeviceIn
 			return info, fmt.Errorf("data interface %d to alternate setting 0: %w", fn.DataIface, err)
 		}
 		fr = ecmFraming{maxFrame: info.MTU + ethernetHeaderBytes, maxPacket: fn.BulkOut.MaxPacketSize}
+	}
+	c.connected.Store(connectionUnknown) // what counts comes after the switch
+	select {
+	case <-c.seen:
+	default:
 	}
 	if err := t.SetAlternate(ctx, fn.DataAlt); err != nil {
 		return info, fmt.Errorf("data interface %d to alternate setting %d: %w", fn.DataIface, fn.DataAlt, err)
@@ -129,17 +136,24 @@ func (c *cdcFunction) start(ctx context.Context, mac net.HardwareAddr) (DeviceIn
 	return info, nil
 }
 
-// firstConnection waits a while for the NETWORK_CONNECTION the device sends
-// when its data interface is selected and reports whether it is connected.
+// firstConnection waits for the burst of NETWORK_CONNECTIONs the device
+// sends when its data interface is selected and reports whether the last
+// says connected (or none came).
 func (c *cdcFunction) firstConnection(ctx context.Context) bool {
-	timer := time.NewTimer(min(firstConnectionWait, c.l.opts.ControlTimeout))
-	defer timer.Stop()
-	select {
-	case <-c.firstSeen:
-	case <-timer.C:
-	case <-ctx.Done():
+	deadline := time.NewTimer(min(firstConnectionWait, c.l.opts.ControlTimeout))
+	defer deadline.Stop()
+	var quiet <-chan time.Time
+	for {
+		select {
+		case <-c.seen:
+			quiet = time.After(min(connectionSettle, c.l.opts.ControlTimeout))
+			continue
+		case <-quiet:
+		case <-deadline.C:
+		case <-ctx.Done():
+		}
+		return c.connected.Load() != connectionDown
 	}
-	return c.connected.Load() != connectionDown
 }
 
 // readMAC reads the device's MAC address from the string descriptor
@@ -199,7 +213,7 @@ func (c *cdcFunction) notified(n ncm.Notification) {
 		c.connected.Store(int32(level))
 		if c.starting.Load() {
 			select {
-			case c.firstSeen <- struct{}{}:
+			case c.seen <- struct{}{}:
 			default:
 			}
 			return

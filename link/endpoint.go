@@ -330,8 +330,11 @@ func (e *endpoint) deliver(r frameReader, transfer []byte, base int, rx *framebu
 		e.l.stats.rxFrames.Add(1)
 		e.l.stats.rxBytes.Add(uint64(len(frame)))
 	}
-	if err := r.err(); err != nil {
+	switch err := r.err(); {
+	case err != nil:
 		e.l.stats.rxMalformed.Add(1)
 		e.l.log.Debug("malformed bulk-IN transfer", "err", err)
+	case frames == 0:
+		e.l.stats.rxEmpty.Add(1) // well formed, and no frame in it (an NCM block whose first entry ends its list)
 	}
 }

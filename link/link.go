@@ -65,12 +65,16 @@ type Link struct {
 	events *notify.Hub[Event]
 	stats  counters
 
-	mu       sync.Mutex
-	info     DeviceInfo
-	up       atomic.Bool
-	epoch    atomic.Uint64 // counts link state changes
-	last     Event
-	closeErr error // what went wrong telling the device the host left
+	mu    sync.Mutex
+	info  DeviceInfo
+	up    atomic.Bool
+	epoch atomic.Uint64 // counts link state changes
+	// awaitingMedia: the link is down for its medium alone (a media
+	// disconnect, or a start that found it disconnected), so that a media
+	// connect brings it up.
+	awaitingMedia atomic.Bool
+	last          Event
+	closeErr      error // what went wrong telling the device the host left
 }
 
 // Open opens the device through opener, starts its function and returns a
@@ -108,11 +112,8 @@ func Open(ctx context.Context, opener usb.Opener, opts Options) (*Link, error) {
 		return fail(fmt.Errorf("starting %v: %w", t.Info(), err))
 	}
 	l.narrow(t.Info())
-	l.adopt(info)
 	s.startData()
-	if info.MediaConnected {
-		l.setUp(CauseInitialized)
-	}
+	l.started(info, CauseInitialized)
 	go l.run(s, nil)
 	return l, nil
 }
@@ -181,6 +182,7 @@ func (l *Link) setUp(c Cause) {
 		return
 	}
 	l.up.Store(true)
+	l.awaitingMedia.Store(false)
 	l.epoch.Add(1)
 	ev := Event{Up: true, Cause: c, Time: time.Now()}
 	l.last = ev
@@ -198,6 +200,7 @@ func (l *Link) setDown(c Cause, err error) {
 		return
 	}
 	l.up.Store(false)
+	l.awaitingMedia.Store(c == CauseMediaDisconnect)
 	l.epoch.Add(1)
 	ev := Event{Up: false, Cause: c, Err: err, Time: time.Now()}
 	l.last = ev
@@ -265,19 +268,12 @@ func (l *Link) supervise(s *session) *session {
 				if sig.cause == CauseMediaDisconnect {
 					l.setDown(CauseMediaDisconnect, nil)
 				}
-				if s.media.Load() && l.mediaWasCause() {
+				if s.media.Load() && l.awaitingMedia.Load() {
 					l.setUp(CauseMediaConnect)
 				}
 			}
 		}
 	}
-}
-
-// mediaWasCause reports whether the link is down for its medium alone.
-func (l *Link) mediaWasCause() bool {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return !l.up.Load() && l.last.Cause == CauseMediaDisconnect
 }
 
 // restart starts the function again on the same transport, with backoff,
@@ -289,10 +285,7 @@ func (l *Link) restart(s *session) {
 		info, err := s.start(l.ctx, l.MAC())
 		if err == nil {
 			l.stats.reinits.Add(1)
-			l.adopt(info)
-			if info.MediaConnected {
-				l.setUp(CauseReinitialized)
-			}
+			l.started(info, CauseReinitialized)
 			return
 		}
 		if l.ctx.Err() != nil {
@@ -357,15 +350,12 @@ func (l *Link) reopen(why error) *session {
 		} else {
 			l.stats.reinits.Add(1)
 		}
-		l.adopt(info)
 		s.startData()
-		if info.MediaConnected {
-			c := CauseReinitialized
-			if first {
-				c = CauseInitialized
-			}
-			l.setUp(c)
+		c := CauseReinitialized
+		if first {
+			c = CauseInitialized
 		}
+		l.started(info, c)
 		return s
 	}
 }
@@ -390,12 +380,19 @@ func (l *Link) setLinkSpeed(bps int64) {
 	l.info.LinkSpeed = bps
 }
 
-// adopt records what a start of the function learned.
-func (l *Link) adopt(info DeviceInfo) {
+// started records what a start of the function learned, and brings the
+// link up for cause if the medium is connected; if not, a later media
+// connect will.
+func (l *Link) started(info DeviceInfo, cause Cause) {
 	l.mu.Lock()
 	l.info = info
 	l.mu.Unlock()
 	l.ep.configure(info)
+	if info.MediaConnected {
+		l.setUp(cause)
+	} else {
+		l.awaitingMedia.Store(true)
+	}
 }
 
 func (l *Link) sleep(d time.Duration) bool {

@@ -10,6 +10,7 @@ import (
 	"gvisor.dev/gvisor/pkg/tcpip/stack"
 
 	"github.com/rndis-netd/rndis-netd/rndis"
+	"github.com/rndis-netd/rndis-netd/usb"
 	"github.com/rndis-netd/rndis-netd/usb/sim"
 )
 
@@ -79,8 +80,26 @@ func TestCloseSendsHalt(t *testing.T) {
 	tr.Close()
 }
 
+// maxFramesPerTransfer is the most frames the host may put in one bulk-OUT
+// transfer to the device of cfg.
+func maxFramesPerTransfer(cfg sim.Config, info DeviceInfo) int {
+	switch info.Protocol {
+	case usb.ProtocolNCM:
+		return info.NCM.Out.MaxDatagrams
+	case usb.ProtocolECM:
+		return 1
+	}
+	return cfg.MaxPacketsPerTransfer
+}
+
+// The presets of every protocol: RNDIS one frame per transfer and
+// aggregating, NCM, ECM.
+func everyPreset() []sim.Config {
+	return []sim.Config{sim.LinuxGadget(), sim.Qualcomm(), sim.Pixel(), sim.Dongle()}
+}
+
 func TestEchoThroughTheLink(t *testing.T) {
-	for _, cfg := range []sim.Config{sim.LinuxGadget(), sim.Qualcomm()} {
+	for _, cfg := range everyPreset() {
 		t.Run(cfg.Name, func(t *testing.T) {
 			tb := newTestbed(t, cfg, fastOptions())
 			c := tb.dial(t, sim.EchoPort)
@@ -98,16 +117,17 @@ func TestEchoThroughTheLink(t *testing.T) {
 			if ps.LimitViolations != 0 {
 				t.Errorf("the host broke the phone's limits %d times", ps.LimitViolations)
 			}
-			if ps.MaxPacketsFromHost > cfg.MaxPacketsPerTransfer {
-				t.Errorf("%d packets in one transfer, phone accepts %d", ps.MaxPacketsFromHost, cfg.MaxPacketsPerTransfer)
+			most := maxFramesPerTransfer(cfg, tb.link.Info())
+			if ps.MaxPacketsFromHost > most {
+				t.Errorf("%d packets in one transfer, phone accepts %d", ps.MaxPacketsFromHost, most)
 			}
 			t.Logf("%s: tx %.2f packets/transfer, rx %.2f; phone: most from host %d, most to host %d",
 				cfg.Name, s.TxPacketsPerTransfer(), s.RxPacketsPerTransfer(), ps.MaxPacketsFromHost, ps.MaxPacketsToHost)
 			t.Logf("frames per transfer, buckets ≤%v: tx %v rx %v", BatchBuckets, s.TxBatches, s.RxBatches)
-			if cfg.MaxPacketsPerTransfer == 1 && (s.TxBatches[0] != s.TxTransfers || s.RxBatches[0] != s.RxTransfers) {
+			if most == 1 && (s.TxBatches[0] != s.TxTransfers || s.RxBatches[0] != s.RxTransfers) {
 				t.Errorf("one-packet device: transfers with more than one frame: tx %v rx %v", s.TxBatches, s.RxBatches)
 			}
-			if cfg.MaxPacketsPerTransfer > 1 && (ps.MaxPacketsFromHost < 2 || ps.MaxPacketsToHost < 2) {
+			if most > 1 && (ps.MaxPacketsFromHost < 2 || ps.MaxPacketsToHost < 2) {
 				t.Errorf("aggregating phone under load: most packets per transfer %d to it, %d from it; want several", ps.MaxPacketsFromHost, ps.MaxPacketsToHost)
 			}
 		})

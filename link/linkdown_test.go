@@ -11,21 +11,28 @@ import (
 // Every link-down cause gives exactly one down event with that cause, then
 // one up event once the link has recovered.
 func TestLinkDownCauses(t *testing.T) {
+	mediaDown := func(p *sim.Phone) { p.SetMedia(false) }
+	mediaUp := func(p *sim.Phone) { p.SetMedia(true) }
 	tests := []struct {
+		cfg     sim.Config
 		cause   Cause
 		inject  func(p *sim.Phone)
 		restore func(p *sim.Phone)
 		upCause Cause
 	}{
-		{CauseDeviceHalt, (*sim.Phone).Halt, nil, CauseReinitialized},
-		{CauseMediaDisconnect, func(p *sim.Phone) { p.IndicateStatus(rndis.StatusMediaDisconnect) },
+		{sim.LinuxGadget(), CauseDeviceHalt, (*sim.Phone).Halt, nil, CauseReinitialized},
+		{sim.LinuxGadget(), CauseMediaDisconnect, func(p *sim.Phone) { p.IndicateStatus(rndis.StatusMediaDisconnect) },
 			func(p *sim.Phone) { p.IndicateStatus(rndis.StatusMediaConnect) }, CauseMediaConnect},
-		{CauseKeepAliveTimeout, func(p *sim.Phone) { p.SetSilent(true) }, func(p *sim.Phone) { p.SetSilent(false) }, CauseReinitialized},
-		{CauseDeviceGone, (*sim.Phone).Unplug, (*sim.Phone).Replug, CauseReinitialized},
+		{sim.LinuxGadget(), CauseKeepAliveTimeout, func(p *sim.Phone) { p.SetSilent(true) }, func(p *sim.Phone) { p.SetSilent(false) }, CauseReinitialized},
+		{sim.LinuxGadget(), CauseDeviceGone, (*sim.Phone).Unplug, (*sim.Phone).Replug, CauseReinitialized},
+		{sim.Pixel(), CauseMediaDisconnect, mediaDown, mediaUp, CauseMediaConnect},
+		{sim.Pixel(), CauseDeviceGone, (*sim.Phone).Unplug, (*sim.Phone).Replug, CauseReinitialized},
+		{sim.Dongle(), CauseMediaDisconnect, mediaDown, mediaUp, CauseMediaConnect},
+		{sim.Dongle(), CauseDeviceGone, (*sim.Phone).Unplug, (*sim.Phone).Replug, CauseReinitialized},
 	}
 	for _, tt := range tests {
-		t.Run(string(tt.cause), func(t *testing.T) {
-			tb := newTestbed(t, sim.LinuxGadget(), fastOptions())
+		t.Run(tt.cfg.Name+"/"+string(tt.cause), func(t *testing.T) {
+			tb := newTestbed(t, tt.cfg, fastOptions())
 			tt.inject(tb.phone)
 			down := tb.nextEvent(t, 5*time.Second)
 			if down.Up || down.Cause != tt.cause {

@@ -9,7 +9,6 @@ import (
 	"gvisor.dev/gvisor/pkg/tcpip/stack"
 	"gvisor.dev/gvisor/pkg/tcpip/transport/tcp"
 
-	"github.com/rndis-netd/rndis-netd/rndis"
 	"github.com/rndis-netd/rndis-netd/usb/sim"
 )
 
@@ -32,24 +31,31 @@ func TestLinkDownStorms(t *testing.T) {
 	if raceEnabled {
 		hung.KeepAliveInterval, hung.ControlTimeout = 50*time.Millisecond, 150*time.Millisecond
 	}
+	mediaDown := func(p *sim.Phone) { p.SetMedia(false) }
+	mediaUp := func(p *sim.Phone) { p.SetMedia(true) }
 	storms := []struct {
+		cfg     sim.Config
 		cause   Cause
 		opts    Options
 		down    func(*sim.Phone)
 		up      func(*sim.Phone)
 		upCause []Cause
 	}{
-		{CauseDeviceHalt, quick, (*sim.Phone).Halt, nil, []Cause{CauseReinitialized}},
-		{CauseDeviceGone, quick, (*sim.Phone).Unplug, (*sim.Phone).Replug, []Cause{CauseReinitialized}},
-		{CauseMediaDisconnect, quick, func(p *sim.Phone) { p.IndicateStatus(rndis.StatusMediaDisconnect) },
-			func(p *sim.Phone) { p.IndicateStatus(rndis.StatusMediaConnect) }, []Cause{CauseMediaConnect}},
+		{sim.Qualcomm(), CauseDeviceHalt, quick, (*sim.Phone).Halt, nil, []Cause{CauseReinitialized}},
+		{sim.Qualcomm(), CauseDeviceGone, quick, (*sim.Phone).Unplug, (*sim.Phone).Replug, []Cause{CauseReinitialized}},
+		{sim.Qualcomm(), CauseMediaDisconnect, quick, mediaDown, mediaUp, []Cause{CauseMediaConnect}},
 		// The RESET after the timeout may reach the phone before or after it recovers.
-		{CauseKeepAliveTimeout, hung, func(p *sim.Phone) { p.SetSilent(true) }, func(p *sim.Phone) { p.SetSilent(false) },
+		{sim.Qualcomm(), CauseKeepAliveTimeout, hung, func(p *sim.Phone) { p.SetSilent(true) }, func(p *sim.Phone) { p.SetSilent(false) },
 			[]Cause{CauseReset, CauseReinitialized}},
+		// NCM and ECM have no halt and no keepalive: a hung device goes unnoticed, as it does for Linux.
+		{sim.Pixel(), CauseDeviceGone, quick, (*sim.Phone).Unplug, (*sim.Phone).Replug, []Cause{CauseReinitialized}},
+		{sim.Pixel(), CauseMediaDisconnect, quick, mediaDown, mediaUp, []Cause{CauseMediaConnect}},
+		{sim.Dongle(), CauseDeviceGone, quick, (*sim.Phone).Unplug, (*sim.Phone).Replug, []Cause{CauseReinitialized}},
+		{sim.Dongle(), CauseMediaDisconnect, quick, mediaDown, mediaUp, []Cause{CauseMediaConnect}},
 	}
 	for i, storm := range storms {
-		t.Run(string(storm.cause), func(t *testing.T) {
-			tb := newTestbed(t, sim.Qualcomm(), storm.opts)
+		t.Run(storm.cfg.Name+"/"+string(storm.cause), func(t *testing.T) {
+			tb := newTestbed(t, storm.cfg, storm.opts)
 			// Retransmit within milliseconds of the link coming back, not
 			// 200 ms; reap closed connections at once, so that the heap
 			// before and after holds the same endpoints.

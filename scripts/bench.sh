@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# The link's throughput through RNDIS against the baseline without it
+# The link's throughput (RNDIS, NCM, ECM) against the baseline without it
 # (link/bench_test.go), as ratios. The machines are noisy and drift, so each
-# of ROUNDS rounds runs the baseline and both phone presets one after the
+# of ROUNDS rounds runs the baseline and every phone preset one after the
 # other, each in a process of its own; a round's ratio compares runs made
 # within seconds of each other, and the figure is the median of the rounds'.
 set -euo pipefail
@@ -12,7 +12,7 @@ out=$(mktemp)
 trap 'rm -rf "$(dirname "$bin")" "$out"' EXIT
 go test -c -o "$bin" ./link
 for ((i = 1; i <= rounds; i++)); do
-	for b in Baseline RNDIS/linux-gadget RNDIS/qualcomm; do
+	for b in Baseline Link/linux-gadget Link/qualcomm Link/pixel Link/dongle; do
 		"$bin" -test.run '^$' -test.bench "^BenchmarkTCPThroughput$b" -test.benchtime 16x -test.count 1 |
 			grep 'Gbit/s' | tee /dev/stderr | sed "s/^/$i /" >>"$out"
 	done

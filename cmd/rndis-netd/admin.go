@@ -15,7 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/rndis-netd/rndis-netd/link"
-	"github.com/rndis-netd/rndis-netd/rndis"
+	"github.com/rndis-netd/rndis-netd/usb"
 )
 
 // startAdmin serves /metrics, /healthz and /status on admin.listen (this
@@ -66,17 +66,20 @@ func (d *daemon) healthz(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// simRoutes drive the simulated phone: POST /sim/halt, /sim/unplug,
-// /sim/replug, /sim/media-disconnect, /sim/media-connect; GET /sim/fetch?url=
-// makes an HTTP request from the phone's side (to reach an expose).
+// simRoutes drive the simulated phone: POST /sim/halt (RNDIS phones only:
+// NCM and ECM have no device-sent halt), /sim/unplug, /sim/replug,
+// /sim/media-disconnect, /sim/media-connect; GET /sim/fetch?url= makes an
+// HTTP request from the phone's side (to reach an expose).
 func (d *daemon) simRoutes(mux *http.ServeMux) {
 	p := d.device.phone
 	actions := map[string]func(){
-		"halt":             p.Halt,
 		"unplug":           p.Unplug,
 		"replug":           p.Replug,
-		"media-disconnect": func() { p.IndicateStatus(rndis.StatusMediaDisconnect) },
-		"media-connect":    func() { p.IndicateStatus(rndis.StatusMediaConnect) },
+		"media-disconnect": func() { p.SetMedia(false) },
+		"media-connect":    func() { p.SetMedia(true) },
+	}
+	if proto := p.Config().Protocol; proto != usb.ProtocolNCM && proto != usb.ProtocolECM {
+		actions["halt"] = p.Halt
 	}
 	for name, act := range actions {
 		mux.HandleFunc("POST /sim/"+name, func(w http.ResponseWriter, r *http.Request) {

@@ -2,14 +2,17 @@ package main
 
 import (
 	"fmt"
+	"strings"
 
 	"github.com/spf13/cobra"
 
 	"github.com/rndis-netd/rndis-netd/config"
+	"github.com/rndis-netd/rndis-netd/usb/sim"
 )
 
 func demoCommand() *cobra.Command {
-	return &cobra.Command{
+	var preset string
+	cmd := &cobra.Command{
 		Use:   "demo",
 		Short: "Run the daemon against the built-in simulated phone (no hardware needed)",
 		Long: "demo runs the whole daemon against a simulated phone: SOCKS5 on 127.0.0.1:1080, an HTTP proxy on\n" +
@@ -18,7 +21,7 @@ func demoCommand() *cobra.Command {
 		RunE: func(cmd *cobra.Command, args []string) error {
 			fs := cmd.Flags()
 			if !fs.Changed("device.select") {
-				fs.Set("device.select", "sim")
+				fs.Set("device.select", "sim:"+preset)
 			}
 			if !fs.Changed("http_proxy.listen") {
 				fs.Set("http_proxy.listen", "127.0.0.1:8118")
@@ -42,9 +45,13 @@ func demoCommand() *cobra.Command {
 				fmt.Fprintf(out, "  curl --proxy http://%s http://phone.test/\n", cfg.HTTPProxy.Listen)
 				fmt.Fprintf(out, "  curl http://%s/\n\n", cfg.Forwards[0].Listen)
 				fmt.Fprintf(out, "State and metrics: curl http://%s/status  ·  curl http://%s/metrics\n", cfg.Admin.Listen, cfg.Admin.Listen)
-				fmt.Fprintf(out, "Make the phone halt: curl -X POST http://%s/sim/halt   (also unplug, replug)\n", cfg.Admin.Listen)
+				fmt.Fprintf(out, "Make the phone misbehave: curl -X POST http://%s/sim/unplug   (also replug, media-disconnect,\n", cfg.Admin.Listen)
+				fmt.Fprintf(out, "media-connect, and halt for an RNDIS phone)\n")
 				fmt.Fprintf(out, "Ctrl-C stops the daemon.\n\n")
 			})
 		},
 	}
+	cmd.Flags().StringVar(&preset, "preset", "qualcomm", "the simulated phone: "+strings.Join(sim.PresetNames(), ", ")+
+		" (pixel speaks CDC-NCM, dongle CDC-ECM, the others RNDIS)")
+	return cmd
 }
