@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -14,18 +15,20 @@ import (
 	"github.com/rndis-netd/rndis-netd/usb"
 )
 
-// How a start learns the medium's first state: it waits for the
-// NETWORK_CONNECTION the device sends when its data interface's setting is
-// selected (up to firstConnectionWait, or the control timeout if shorter)
-// and takes the last of the burst, once the device has been quiet for
-// connectionSettle. Linux's f_ncm and f_ecm notify on SET_CONFIGURATION and
-// on every SET_INTERFACE, the first ones saying disconnected: what they said
-// before the host's final switch may come after it. A device that stays
-// silent is taken to be connected, as Linux's cdc_ether takes every ECM
-// device.
+// How a start learns the medium's first state, and how the link reads the
+// device's NETWORK_CONNECTIONs after it. Linux's f_ncm and f_ecm notify on
+// SET_CONFIGURATION and on every SET_INTERFACE, the first ones saying
+// disconnected, and what they said before the host's final switch to the
+// data setting may arrive after it. So a start waits for a "connected" up
+// to firstConnectionWait (or the control timeout, if shorter), and takes
+// the device to be connected unless all it said meanwhile was
+// "disconnected" (a device that says nothing is connected, as Linux's
+// cdc_ether takes every ECM device). After the start, a "disconnected" takes
+// the link down only if no "connected" follows it within mediaDebounce: a
+// stale one does not flap the link.
 const (
 	firstConnectionWait = 500 * time.Millisecond
-	connectionSettle    = 50 * time.Millisecond
+	mediaDebounce       = 200 * time.Millisecond
 )
 
 // cdcFunction is the host side of CDC-NCM and CDC-ECM: class requests to the
@@ -42,6 +45,9 @@ type cdcFunction struct {
 	connected atomic.Int32
 	seen      chan struct{} // a NETWORK_CONNECTION arrived during the start
 	speed     atomic.Int64  // bit/s of the last CONNECTION_SPEED_CHANGE, downlink
+
+	debounceMu sync.Mutex
+	debounce   *time.Timer // a "disconnected" waits out mediaDebounce
 }
 
 var _ function = (*cdcFunction)(nil)
@@ -136,24 +142,21 @@ func (c *cdcFunction) start(ctx context.Context, mac net.HardwareAddr) (DeviceIn
 	return info, nil
 }
 
-// firstConnection waits for the burst of NETWORK_CONNECTIONs the device
-// sends when its data interface is selected and reports whether the last
-// says connected (or none came).
+// firstConnection waits for the device to say it is connected after its
+// data interface was selected, and reports whether it did or said nothing.
 func (c *cdcFunction) firstConnection(ctx context.Context) bool {
 	deadline := time.NewTimer(min(firstConnectionWait, c.l.opts.ControlTimeout))
 	defer deadline.Stop()
-	var quiet <-chan time.Time
-	for {
+	for c.connected.Load() != connectionUp {
 		select {
 		case <-c.seen:
-			quiet = time.After(min(connectionSettle, c.l.opts.ControlTimeout))
-			continue
-		case <-quiet:
 		case <-deadline.C:
+			return c.connected.Load() != connectionDown
 		case <-ctx.Done():
+			return false
 		}
-		return c.connected.Load() != connectionDown
 	}
+	return true
 }
 
 // readMAC reads the device's MAC address from the string descriptor
@@ -203,11 +206,24 @@ func (c *cdcFunction) watch() {
 	}
 }
 
+// disconnected takes the link down if the device still says it is
+// disconnected, mediaDebounce after it first said so.
+func (c *cdcFunction) disconnected() {
+	c.debounceMu.Lock()
+	c.debounce = nil
+	c.debounceMu.Unlock()
+	if c.connected.Load() == connectionDown && c.s.ctx.Err() == nil {
+		c.s.setMedia(false)
+	}
+}
+
 func (c *cdcFunction) notified(n ncm.Notification) {
 	switch n.Code {
 	case ncm.NotifyNetworkConnection:
+		up := n.Connected()
+		c.s.countMedia(up)
 		level := connectionDown
-		if n.Connected() {
+		if up {
 			level = connectionUp
 		}
 		c.connected.Store(int32(level))
@@ -218,7 +234,15 @@ func (c *cdcFunction) notified(n ncm.Notification) {
 			}
 			return
 		}
-		c.s.setMedia(level == connectionUp)
+		if up {
+			c.s.setMedia(true)
+			return
+		}
+		c.debounceMu.Lock()
+		defer c.debounceMu.Unlock()
+		if c.debounce == nil {
+			c.debounce = time.AfterFunc(mediaDebounce, c.disconnected)
+		}
 	case ncm.NotifyConnectionSpeedChange:
 		c.speed.Store(int64(n.DownlinkBitRate))
 		c.l.setLinkSpeed(int64(n.DownlinkBitRate))

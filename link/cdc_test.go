@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"testing"
+	"time"
 
 	"github.com/rndis-netd/rndis-netd/ncm"
 	"github.com/rndis-netd/rndis-netd/usb"
@@ -71,5 +72,30 @@ func TestCDCDeviceStartsDisconnected(t *testing.T) {
 	phone.SetMedia(true)
 	if ev := <-events; !ev.Up || ev.Cause != CauseMediaConnect {
 		t.Errorf("event %v, want up: media connect", ev)
+	}
+}
+
+// A "disconnected" that the device takes back at once (as f_ncm's stale
+// notifications around SET_INTERFACE do) does not flap the link; one that
+// stays takes it down.
+func TestCDCDisconnectIsDebounced(t *testing.T) {
+	ic := &interceptor{}
+	tb := newTestbedVia(t, sim.Pixel(), fastOptions(), func(p *sim.Phone) usb.Opener { ic.phone = p; return ic })
+	before := tb.link.Stats()
+	ic.notify(ncm.ConnectionNotification(0, false).Marshal())
+	ic.notify(ncm.ConnectionNotification(0, true).Marshal())
+	select {
+	case ev := <-tb.events:
+		t.Fatalf("a disconnect taken back at once changed the link: %v", ev)
+	case <-time.After(3 * mediaDebounce):
+	}
+	s := tb.link.Stats()
+	if s.MediaDisconnects-before.MediaDisconnects != 1 || s.MediaConnects-before.MediaConnects != 1 {
+		t.Errorf("media disconnects %d, connects %d counted; want the 1 and 1 the device sent",
+			s.MediaDisconnects-before.MediaDisconnects, s.MediaConnects-before.MediaConnects)
+	}
+	tb.phone.SetMedia(false)
+	if ev := tb.nextEvent(t, 5*time.Second); ev.Up || ev.Cause != CauseMediaDisconnect {
+		t.Errorf("event %v, want down: media disconnect", ev)
 	}
 }

@@ -23,6 +23,18 @@ type interceptor struct {
 	onCommand    func(rndis.Message) error
 	afterCommand func(rndis.Message)
 	writeBulk    func(ctx context.Context, p []byte) error
+	notes        [][]byte           // interrupt transfers to hand the host before the phone's own
+	wakeNotes    context.CancelFunc // ends the wait for the phone's, when a note is queued
+}
+
+// notify hands the host an interrupt transfer of the test's.
+func (i *interceptor) notify(b []byte) {
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	i.notes = append(i.notes, b)
+	if i.wakeNotes != nil {
+		i.wakeNotes()
+	}
 }
 
 var errSwallowed = errors.New("lost on the way")
@@ -69,6 +81,26 @@ func (t *interceptedTransport) Control(ctx context.Context, s usb.Setup, data []
 	return n, err
 }
 
+func (t *interceptedTransport) WaitNotification(ctx context.Context) ([]byte, error) {
+	for {
+		t.i.mu.Lock()
+		if len(t.i.notes) > 0 {
+			b := t.i.notes[0]
+			t.i.notes = t.i.notes[1:]
+			t.i.mu.Unlock()
+			return b, nil
+		}
+		wait, cancel := context.WithCancel(ctx)
+		t.i.wakeNotes = cancel
+		t.i.mu.Unlock()
+		b, err := t.Transport.WaitNotification(wait)
+		cancel()
+		if err == nil || ctx.Err() != nil || wait.Err() == nil {
+			return b, err
+		}
+	}
+}
+
 func (t *interceptedTransport) WriteBulk(ctx context.Context, p []byte) error {
 	if t.i.writeBulk != nil {
 		return t.i.writeBulk(ctx, p)
@@ -97,9 +129,10 @@ func TestMediaFloodDuringRecovery(t *testing.T) {
 		during  rndis.MessageType // the host's message that the flood follows
 		provoke func(tb *testbed, ic *interceptor)
 		down    Cause
+		up      Cause
 	}{
-		{"reset", rndis.TypeReset, func(tb *testbed, ic *interceptor) {}, CauseKeepAliveTimeout},
-		{"re-initialization", rndis.TypeInitialize, func(tb *testbed, ic *interceptor) { tb.phone.Halt() }, CauseDeviceHalt},
+		{"reset", rndis.TypeReset, func(tb *testbed, ic *interceptor) {}, CauseKeepAliveTimeout, CauseReset},
+		{"re-initialization", rndis.TypeInitialize, func(tb *testbed, ic *interceptor) { tb.phone.Halt() }, CauseDeviceHalt, CauseReinitialized},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -138,19 +171,19 @@ func TestMediaFloodDuringRecovery(t *testing.T) {
 			if tt.during == rndis.TypeReset {
 				ic.setOnCommand(nil) // keepalives answered again
 			}
-			// The link comes back up and carries traffic.
-			deadline := time.Now().Add(20 * time.Second)
-			for {
-				s := tb.link.Stats()
-				if tb.link.Up() && s.Indications-before.Indications == 2*pairs {
-					break
+			// The link comes back up; then the supervisor, free again, takes the
+			// flood as the level it is: one disconnect seen while up (down),
+			// and the medium connected at the end (up).
+			want := []Cause{tt.up, CauseMediaDisconnect, CauseMediaConnect}
+			for i, c := range want {
+				if ev := tb.nextEvent(t, 20*time.Second); ev.Up != (i != 1) || ev.Cause != c {
+					t.Fatalf("event %d after the flood: %v; want up %v: %s\n%s", i, ev, i != 1, c, tb.state())
 				}
-				if time.Now().After(deadline) {
-					t.Fatalf("link up %v, %d indications counted of %d\n%s", tb.link.Up(), s.Indications-before.Indications, 2*pairs, tb.state())
-				}
-				time.Sleep(10 * time.Millisecond)
 			}
 			s := tb.link.Stats()
+			if got := s.Indications - before.Indications; got != 2*pairs {
+				t.Errorf("indications counted %d, want %d", got, 2*pairs)
+			}
 			if got := s.MediaDisconnects - before.MediaDisconnects; got != pairs {
 				t.Errorf("media disconnects counted %d, want %d", got, pairs)
 			}

@@ -359,8 +359,10 @@ func (r *rndisFunction) handleControl(b []byte) {
 		stats.indications.Add(1)
 		switch m.Status {
 		case rndis.StatusMediaDisconnect:
+			s.countMedia(false)
 			s.setMedia(false)
 		case rndis.StatusMediaConnect:
+			s.countMedia(true)
 			s.setMedia(true)
 		default:
 			r.l.log.Debug("device indication", "status", m.Status)

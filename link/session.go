@@ -92,16 +92,22 @@ func (s *session) raiseIn(epoch uint64, c Cause, err error) {
 	s.sig.raise(signal{c, err, epoch})
 }
 
-// setMedia records what the device says of its medium and tells the
-// supervisor.
+// setMedia records the state of the medium and tells the supervisor.
 func (s *session) setMedia(connected bool) {
 	s.media.Store(connected)
 	if connected {
-		s.l.stats.mediaConnects.Add(1)
 		s.raise(CauseMediaConnect, nil)
 	} else {
-		s.l.stats.mediaDisconnects.Add(1)
 		s.raise(CauseMediaDisconnect, nil)
+	}
+}
+
+// countMedia counts what the device said of its medium.
+func (s *session) countMedia(connected bool) {
+	if connected {
+		s.l.stats.mediaConnects.Add(1)
+	} else {
+		s.l.stats.mediaDisconnects.Add(1)
 	}
 }
 
