@@ -99,10 +99,14 @@ const copyBufferSize = 16 << 10
 var copyBuffers = sync.Pool{New: func() any { b := make([]byte, copyBufferSize); return &b }}
 
 // copyConn copies src to dst through a pooled buffer (io.Copy would let a
-// *net.TCPConn allocate 32 KiB per call).
-func copyConn(dst io.Writer, src io.Reader) int64 {
+// *net.TCPConn allocate 32 KiB per call), gathering reads from the tether
+// into fewer writes to this host's sockets (copyGathering).
+func copyConn(dst, src net.Conn) int64 {
 	buf := copyBuffers.Get().(*[]byte)
 	defer copyBuffers.Put(buf)
+	if gathers(dst, src) {
+		return copyGathering(dst, src, *buf)
+	}
 	n, _ := io.CopyBuffer(onlyWriter{dst}, onlyReader{src}, *buf)
 	return n
 }
