@@ -29,7 +29,9 @@ const hostNIC tcpip.NICID = 1
 var hostAddr = tcpip.AddrFrom4([4]byte{192, 168, 42, 2})
 
 // newStack returns a netstack tuned as rndis-netd tunes its own: SACK on,
-// RACK off (TCPRecovery(0)) so that a link-down does not stall recovery.
+// RACK off (TCPRecovery(0)), which is stack/netstack.go's default until it
+// is chosen by measurement. Tests of loss recovery set either with
+// setRecovery.
 func newStack() *stack.Stack {
 	s := stack.New(stack.Options{
 		NetworkProtocols:   []stack.NetworkProtocolFactory{ipv4.NewProtocol, arp.NewProtocol},
@@ -40,6 +42,15 @@ func newStack() *stack.Stack {
 	recovery := tcpip.TCPRecovery(0)
 	s.SetTransportProtocolOption(tcp.ProtocolNumber, &recovery)
 	return s
+}
+
+// setRecovery sets the loss recovery of connections s makes from now on
+// (an endpoint takes it from the stack when its handshake completes).
+func setRecovery(t testing.TB, s *stack.Stack, r tcpip.TCPRecovery) {
+	t.Helper()
+	if err := s.SetTransportProtocolOption(tcp.ProtocolNumber, &r); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // testbed is a host netstack joined to a simulated phone by an RNDIS link.
