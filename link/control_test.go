@@ -16,13 +16,13 @@ import (
 // change: onCommand sees each RNDIS control message the host sends; nil
 // passes it to the phone, errSwallowed loses it on the way, and any other
 // error fails the host's request with it. afterCommand sees each one the
-// phone got. writeBulk, if set, stands in for bulk OUT.
+// phone got. writeBulk, if set, stands in for bulk OUT; next is the phone's.
 type interceptor struct {
 	phone        *sim.Phone
 	mu           sync.Mutex
 	onCommand    func(rndis.Message) error
 	afterCommand func(rndis.Message)
-	writeBulk    func(ctx context.Context, p []byte) error
+	writeBulk    func(ctx context.Context, p []byte, next func(context.Context, []byte) error) error
 	notes        [][]byte           // interrupt transfers to hand the host before the phone's own
 	wakeNotes    context.CancelFunc // ends the wait for the phone's, when a note is queued
 }
@@ -103,7 +103,7 @@ func (t *interceptedTransport) WaitNotification(ctx context.Context) ([]byte, er
 
 func (t *interceptedTransport) WriteBulk(ctx context.Context, p []byte) error {
 	if t.i.writeBulk != nil {
-		return t.i.writeBulk(ctx, p)
+		return t.i.writeBulk(ctx, p, t.Transport.WriteBulk)
 	}
 	return t.Transport.WriteBulk(ctx, p)
 }

@@ -8,15 +8,19 @@
 //
 // A device-sent HALT, a media-disconnect indication (RNDIS MEDIA_DISCONNECT,
 // CDC NETWORK_CONNECTION 0), a keepalive timeout and an unplug are link-down
-// events: outstanding requests and queued frames are discarded and the NIC
-// stops carrying packets. The link then brings itself back up (starting the
-// function again, an RNDIS RESET, or waiting for the same device to be
-// plugged in again) and reports a link-up event.
+// events: outstanding requests are discarded, frames from the device are
+// dropped, and frames for it wait in the transmit queue (Options.TxQueue;
+// more are dropped) until the link is back. The link then brings itself
+// back up (starting the function again, an RNDIS RESET, or waiting for the
+// same device to be plugged in again) and reports a link-up event.
 //
-// gVisor's netstack has no carrier state. BindNIC maps link events onto
-// Stack.DisableNIC and Stack.EnableNIC: a disabled NIC keeps its IPv4
-// addresses and routes (so open TCP connections retransmit and survive a
-// short outage), while RemoveNIC would kill every route and connection for
-// good. SLAAC addresses are dropped on disable and come back from the next
-// router advertisement.
+// gVisor's netstack has no carrier state. BindNIC keeps the NIC enabled
+// through a link-down, as an interface keeps its addresses when its
+// carrier goes: IPv4 and SLAAC addresses and routes stay, and TCP sees a
+// short outage as a delay. Stack.DisableNIC would fail every send instead,
+// losing the newest segments of each connection's flight, after which
+// gVisor's RACK loss detection recovers one or two segments per
+// retransmission timeout; RemoveNIC would kill every route and connection
+// for good. On link-up the neighbour tables are cleared, since the device
+// may come back with another MAC address.
 package link

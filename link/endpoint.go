@@ -1,6 +1,7 @@
 package link
 
 import (
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -37,12 +38,16 @@ type endpoint struct {
 	mac        tcpip.LinkAddress
 	onClose    func()
 	txq        chan *stack.PacketBuffer
+	ready      *level // on while the link is up: queued frames may go
+
+	resendMu sync.Mutex
+	resend   []*stack.PacketBuffer // taken from txq by a session that ended before it could send them
 }
 
 var _ stack.LinkEndpoint = (*endpoint)(nil)
 
 func newEndpoint(l *Link) *endpoint {
-	return &endpoint{l: l, txq: make(chan *stack.PacketBuffer, l.opts.TxQueue)}
+	return &endpoint{l: l, txq: make(chan *stack.PacketBuffer, l.opts.TxQueue), ready: newLevel()}
 }
 
 // configure takes what a start of the function negotiated.
@@ -129,13 +134,19 @@ func (e *endpoint) Close() {
 // from the receive path too (ARP, NDP and ICMP replies are written from
 // inside DeliverNetworkPacket), so waiting here for a slow bulk OUT would
 // stall bulk IN. A frame that finds the queue full is dropped and counted,
-// as gVisor's own endpoints drop; TCP sends it again. While the link is
-// down every frame is dropped and counted.
+// as gVisor's own endpoints drop; TCP sends it again.
+//
+// While the link is down, frames wait in the queue for it to come back
+// rather than being dropped: TCP then sees an outage as a delay, not as
+// the loss of the newest segments of its flight, a loss gVisor's RACK
+// recovers from one or two segments per retransmission timeout. Once the
+// link is closed every frame is dropped and counted.
 func (e *endpoint) WritePackets(pkts stack.PacketBufferList) (int, tcpip.Error) {
 	n := 0
+	closed := e.l.ctx.Err() != nil
 	for _, pkt := range pkts.AsSlice() {
 		n++
-		if !e.l.isUp() {
+		if closed {
 			e.l.stats.txLinkDown.Add(1)
 			continue
 		}
@@ -147,11 +158,22 @@ func (e *endpoint) WritePackets(pkts stack.PacketBufferList) (int, tcpip.Error) 
 			e.l.stats.txQueueFull.Add(1)
 		}
 	}
+	if !closed && e.l.ctx.Err() != nil {
+		e.discardQueued() // the link closed meanwhile: nothing will send them
+	}
 	return n, nil
 }
 
-// discardQueued drops the frames waiting for bulk OUT (link down).
+// discardQueued drops the frames still waiting for bulk OUT (link closed).
 func (e *endpoint) discardQueued() {
+	e.resendMu.Lock()
+	kept := e.resend
+	e.resend = nil
+	e.resendMu.Unlock()
+	for _, pkt := range kept {
+		pkt.DecRef()
+		e.l.stats.txLinkDown.Add(1)
+	}
 	for {
 		select {
 		case pkt := <-e.txq:
@@ -164,20 +186,29 @@ func (e *endpoint) discardQueued() {
 }
 
 // transmit packs queued frames into bulk-OUT transfers within the
-// function's limits: as many as are waiting and fit.
+// function's limits, as many as are waiting and fit, while the link is up.
+// It holds a transfer's frames until its write returns: the frames of a
+// write that failed because the link went down are sent again once it is
+// back up, after a new start of the function or a new session. The device
+// may have taken some of them before it went: the peer's TCP discards the
+// duplicates, and IP allows them.
 func (e *endpoint) transmit(s *session) {
 	var w frameWriter
 	var current framing
-	var held *stack.PacketBuffer // the frame that did not fit the last transfer
-	defer func() {
-		if held != nil {
-			held.DecRef()
-		}
-	}()
+	// taken holds the frames taken from txq (or left by an ended session)
+	// and not yet sent, in order: a transfer's frames are its first ones.
+	taken := e.takeResend()
+	defer func() { e.keepForResend(taken) }()
 	for {
-		if held == nil {
+		select {
+		case <-e.ready.wait():
+		case <-s.ctx.Done():
+			return
+		}
+		if len(taken) == 0 {
 			select {
-			case held = <-e.txq:
+			case pkt := <-e.txq:
+				taken = append(taken, pkt)
 			case <-s.ctx.Done():
 				return
 			}
@@ -186,65 +217,107 @@ func (e *endpoint) transmit(s *session) {
 			current, w = f, f.newWriter()
 		}
 		w.reset()
-		bytes := 0
-		for held != nil {
-			n, ok := e.add(w, held)
+		packed, bytes := 0, 0
+		for {
+			if packed == len(taken) {
+				select {
+				case pkt := <-e.txq:
+					taken = append(taken, pkt)
+				default:
+				}
+				if packed == len(taken) {
+					break // nothing more waits
+				}
+			}
+			n, ok, err := e.add(w, taken[packed])
+			if err != nil {
+				e.l.stats.txTooLarge.Add(1)
+				taken[packed].DecRef()
+				taken = slices.Delete(taken, packed, packed+1)
+				continue
+			}
 			if !ok {
-				break // full: held starts the next transfer
+				break // full: the next frame starts the next transfer
 			}
+			packed++
 			bytes += n
-			select {
-			case held = <-e.txq:
-			default:
-				held = nil
-			}
 		}
-		e.flush(s, w, bytes)
+		sent, err := e.flush(s, w, bytes)
+		if sent {
+			for _, pkt := range taken[:packed] {
+				pkt.DecRef()
+			}
+			taken = slices.Delete(taken, 0, packed)
+		}
+		if isGone(err) {
+			<-s.ctx.Done() // the session ends; a later one sends what is left
+			return
+		}
 	}
+}
+
+// takeResend returns the frames an ended session took from the queue and
+// could not send.
+func (e *endpoint) takeResend() []*stack.PacketBuffer {
+	e.resendMu.Lock()
+	defer e.resendMu.Unlock()
+	kept := e.resend
+	e.resend = nil
+	return kept
+}
+
+// keepForResend keeps the frames a session took from the queue and could
+// not send, for the next session to send first.
+func (e *endpoint) keepForResend(taken []*stack.PacketBuffer) {
+	e.resendMu.Lock()
+	defer e.resendMu.Unlock()
+	e.resend = append(taken, e.resend...)
 }
 
 // add copies pkt into the transfer and returns the bytes it added; false
-// means the transfer is full and pkt is still the caller's.
-func (e *endpoint) add(w frameWriter, pkt *stack.PacketBuffer) (int, bool) {
+// means the transfer is full. An error means pkt is larger than the
+// function can carry.
+func (e *endpoint) add(w frameWriter, pkt *stack.PacketBuffer) (int, bool, error) {
 	dst, ok, err := w.reserve(pkt.Size())
-	if err != nil {
-		e.l.stats.txTooLarge.Add(1)
-		pkt.DecRef()
-		return 0, true
-	}
-	if !ok {
-		return 0, false
+	if err != nil || !ok {
+		return 0, false, err
 	}
 	framebuf.CopyTo(dst, pkt)
-	pkt.DecRef()
 	if c := e.l.opts.Capture; c != nil {
 		c.WriteFrame(time.Now(), dst)
 	}
-	return len(dst), true
+	return len(dst), true, nil
 }
 
-// flush sends the transfer w holds, of frame bytes in all.
-func (e *endpoint) flush(s *session, w frameWriter, bytes int) {
+// flush sends the transfer w holds, of frame bytes in all. It reports
+// whether the transfer's frames are done with, sent or dropped: not when
+// the link is down or went down, when they are to be sent again once it
+// is back up.
+func (e *endpoint) flush(s *session, w frameWriter, bytes int) (bool, error) {
 	frames := w.count()
 	if frames == 0 {
-		return
+		return true, nil
 	}
 	if !e.l.isUp() {
-		e.l.stats.txLinkDown.Add(uint64(frames))
-		return
+		return false, nil
 	}
 	if err := s.t.WriteBulk(s.ctx, w.transfer()); err != nil {
-		e.l.stats.txErrors.Add(uint64(frames))
 		e.countStall(err)
 		if isGone(err) {
 			s.raise(CauseDeviceGone, err)
+			return false, err
 		}
-		return
+		if !e.l.isUp() {
+			return false, err
+		}
+		e.l.stats.txErrors.Add(uint64(frames))
+		return true, err
 	}
 	e.l.stats.txTransfers.Add(1)
 	e.l.stats.txBatches[batchBucket(frames)].Add(1)
 	e.l.stats.txFrames.Add(uint64(frames))
 	e.l.stats.txBytes.Add(uint64(bytes))
+	return true, nil
 }
 
 // countStall counts a bulk endpoint the device stalled (and the transport

@@ -37,7 +37,7 @@ func TestReceivePathNeverWaitsForTransmit(t *testing.T) {
 	opts.TxQueue = 8
 	tb := newTestbedVia(t, sim.LinuxGadget(), opts, func(p *sim.Phone) usb.Opener { ic.phone = p; return ic })
 	ic.mu.Lock()
-	ic.writeBulk = func(ctx context.Context, p []byte) error {
+	ic.writeBulk = func(ctx context.Context, _ []byte, _ func(context.Context, []byte) error) error {
 		select { // a device that takes nothing on bulk OUT
 		case <-stuck:
 		case <-ctx.Done():

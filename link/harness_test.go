@@ -29,7 +29,9 @@ const hostNIC tcpip.NICID = 1
 var hostAddr = tcpip.AddrFrom4([4]byte{192, 168, 42, 2})
 
 // newStack returns a netstack tuned as rndis-netd tunes its own: SACK on,
-// RACK off (TCPRecovery(0)) so that a link-down does not stall recovery.
+// RACK off (TCPRecovery(0)), which is stack/netstack.go's default until it
+// is chosen by measurement. Tests of loss recovery set either with
+// setRecovery.
 func newStack() *stack.Stack {
 	s := stack.New(stack.Options{
 		NetworkProtocols:   []stack.NetworkProtocolFactory{ipv4.NewProtocol, arp.NewProtocol},
@@ -40,6 +42,15 @@ func newStack() *stack.Stack {
 	recovery := tcpip.TCPRecovery(0)
 	s.SetTransportProtocolOption(tcp.ProtocolNumber, &recovery)
 	return s
+}
+
+// setRecovery sets the loss recovery of connections s makes from now on
+// (an endpoint takes it from the stack when its handshake completes).
+func setRecovery(t testing.TB, s *stack.Stack, r tcpip.TCPRecovery) {
+	t.Helper()
+	if err := s.SetTransportProtocolOption(tcp.ProtocolNumber, &r); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // testbed is a host netstack joined to a simulated phone by an RNDIS link.
@@ -187,16 +198,44 @@ func echoStream(t testing.TB, c net.Conn, size int, during func()) (sent, got [3
 	return sent, got
 }
 
+// ccState names a gVisor congestion control state.
+func ccState(s tcpip.CongestionControlState) string {
+	switch s {
+	case tcpip.Open:
+		return "open"
+	case tcpip.RTORecovery:
+		return "RTO recovery"
+	case tcpip.FastRecovery:
+		return "fast recovery"
+	case tcpip.SACKRecovery:
+		return "SACK recovery"
+	case tcpip.Disorder:
+		return "disorder"
+	}
+	return fmt.Sprintf("congestion state %d", s)
+}
+
 // state describes the testbed for a failure message: the link's and the
-// phone's counters, the host's neighbours and its TCP counters.
+// phone's counters, the host's neighbours, and both stacks' TCP counters
+// and connections (a stalled sender shows as a recovery state with an RTO
+// of seconds).
 func (tb *testbed) state() string {
 	neigh, _ := tb.host.Neighbors(hostNIC, ipv4.ProtocolNumber)
-	tcp := func(s *stack.Stack) string {
+	describe := func(s *stack.Stack) string {
 		t := s.Stats().TCP
-		return fmt.Sprintf("retransmits %d, timeouts %d, segments sent %d, received %d, checksum errors %d, invalid %d",
-			t.Retransmits.Value(), t.Timeouts.Value(), t.SegmentsSent.Value(), t.ValidSegmentsReceived.Value(),
-			t.ChecksumErrors.Value(), t.InvalidSegmentsReceived.Value())
+		desc := fmt.Sprintf("retransmits %d, timeouts %d, fast retransmits %d, SACK recoveries %d, segments sent %d, received %d, checksum errors %d, invalid %d",
+			t.Retransmits.Value(), t.Timeouts.Value(), t.FastRetransmit.Value(), t.SACKRecovery.Value(),
+			t.SegmentsSent.Value(), t.ValidSegmentsReceived.Value(), t.ChecksumErrors.Value(), t.InvalidSegmentsReceived.Value())
+		for _, ep := range s.RegisteredEndpoints() {
+			var info tcpip.TCPInfoOption
+			if e, ok := ep.(*tcp.Endpoint); ok && e.GetSockOpt(&info) == nil && tcp.EndpointState(info.State) != tcp.StateListen {
+				desc += fmt.Sprintf("\n  %v: %v, %s, cwnd %d, ssthresh %d, RTT %v, RTO %v",
+					e.Info().(*stack.TransportEndpointInfo).ID, tcp.EndpointState(info.State), ccState(info.CcState),
+					info.SndCwnd, info.SndSsthresh, info.RTT, info.RTO)
+			}
+		}
+		return desc
 	}
 	return fmt.Sprintf("link up %v, last event %v\nlink %+v\nphone %+v\nhost neighbours %+v\nhost TCP: %s\nphone TCP: %s",
-		tb.link.Up(), tb.link.LastEvent(), tb.link.Stats(), tb.phone.Stats(), neigh, tcp(tb.host), tcp(tb.phone.Stack()))
+		tb.link.Up(), tb.link.LastEvent(), tb.link.Stats(), tb.phone.Stats(), neigh, describe(tb.host), describe(tb.phone.Stack()))
 }

@@ -164,6 +164,7 @@ func (l *Link) Subscribe(fn func(Event)) (cancel func()) { return l.events.Subsc
 func (l *Link) Close() error {
 	l.cancel()
 	<-l.done
+	l.ep.discardQueued()
 	l.events.Close()
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -183,6 +184,7 @@ func (l *Link) setUp(c Cause) {
 	}
 	l.up.Store(true)
 	l.awaitingMedia.Store(false)
+	l.ep.ready.set(true)
 	l.epoch.Add(1)
 	ev := Event{Up: true, Cause: c, Time: time.Now()}
 	l.last = ev
@@ -192,20 +194,20 @@ func (l *Link) setUp(c Cause) {
 	l.events.Publish(ev)
 }
 
-// setDown takes the link down and discards queued frames.
+// setDown takes the link down; queued frames wait for it to come back.
 func (l *Link) setDown(c Cause, err error) {
 	l.mu.Lock()
 	if !l.up.Load() {
 		l.mu.Unlock()
 		return
 	}
+	l.ep.ready.set(false)
 	l.up.Store(false)
 	l.awaitingMedia.Store(c == CauseMediaDisconnect)
 	l.epoch.Add(1)
 	ev := Event{Up: false, Cause: c, Err: err, Time: time.Now()}
 	l.last = ev
 	l.mu.Unlock()
-	l.ep.discardQueued()
 	l.stats.linkDowns.Add(1)
 	if err != nil {
 		l.log.Warn("link down", "cause", string(c), "err", err)

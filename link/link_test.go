@@ -3,11 +3,10 @@ package link
 import (
 	"bytes"
 	"context"
+	"fmt"
+	"sync/atomic"
 	"testing"
 	"time"
-
-	"gvisor.dev/gvisor/pkg/buffer"
-	"gvisor.dev/gvisor/pkg/tcpip/stack"
 
 	"github.com/rndis-netd/rndis-netd/rndis"
 	"github.com/rndis-netd/rndis-netd/usb"
@@ -134,28 +133,80 @@ func TestEchoThroughTheLink(t *testing.T) {
 	}
 }
 
-// While the link is down, frames from the stack are dropped and counted,
-// never queued for a device that has discarded its state.
-func TestFramesWhileDownAreDroppedAndCounted(t *testing.T) {
-	tb := newTestbed(t, sim.LinuxGadget(), fastOptions())
+// While the link is down, frames from the stack wait in the transmit
+// queue, never sent to a device that is not started; those the full queue
+// cannot take are dropped and counted. Once the link is up again, the
+// frames that waited reach the device.
+func TestFramesWhileDownWaitForTheLink(t *testing.T) {
+	opts := fastOptions()
+	opts.TxQueue = 8
+	tb := newTestbed(t, sim.LinuxGadget(), opts)
 	tb.phone.IndicateStatus(rndis.StatusMediaDisconnect)
 	if ev := tb.nextEvent(t, 5*time.Second); ev.Up {
 		t.Fatalf("event %v", ev)
 	}
-	before := tb.link.Stats().TxLinkDown
-	var pkts stack.PacketBufferList
-	for range 3 {
-		pkts.PushBack(stack.NewPacketBuffer(stack.PacketBufferOptions{Payload: buffer.MakeWithData(make([]byte, 60))}))
-	}
+	before, phoneBefore := tb.link.Stats(), tb.phone.Stats().FramesFromHost
+	pkts := frames(opts.TxQueue + 3)
 	n, err := tb.link.ep.WritePackets(pkts)
 	pkts.DecRef()
-	if n != 3 || err != nil {
+	if n != opts.TxQueue+3 || err != nil {
 		t.Errorf("WritePackets = %d, %v", n, err)
 	}
-	if got := tb.link.Stats().TxLinkDown - before; got != 3 {
-		t.Errorf("TxLinkDown grew by %d, want 3", got)
+	s := tb.link.Stats()
+	// The transmit goroutine may hold one more, taken as the link went
+	// down (this phone takes one frame per transfer).
+	if got := s.TxQueueFull - before.TxQueueFull; got < 2 || got > 3 {
+		t.Errorf("TxQueueFull grew by %d, want the 3 frames beyond the queue, or 2", got)
 	}
-	if got := tb.phone.Stats().FramesFromHost; got != 0 {
+	if got := s.TxLinkDown - before.TxLinkDown; got != 0 {
+		t.Errorf("TxLinkDown grew by %d while the link was down, not closed", got)
+	}
+	time.Sleep(200 * time.Millisecond) // stay down a while
+	if got := tb.phone.Stats().FramesFromHost - phoneBefore; got != 0 {
 		t.Errorf("the phone received %d frames while the link was down", got)
+	}
+
+	tb.phone.IndicateStatus(rndis.StatusMediaConnect)
+	if ev := tb.nextEvent(t, 5*time.Second); !ev.Up {
+		t.Fatalf("event %v", ev)
+	}
+	waited := opts.TxQueue + 3 - int(tb.link.Stats().TxQueueFull-before.TxQueueFull)
+	for deadline := time.Now().Add(10 * time.Second); tb.phone.Stats().FramesFromHost-phoneBefore < waited; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the phone received %d of the %d frames that waited\n%s",
+				tb.phone.Stats().FramesFromHost-phoneBefore, waited, tb.state())
+		}
+	}
+}
+
+// The frames of a bulk-OUT write that failed because the device went away
+// are not lost: they reach the device once it is back.
+func TestFramesOfAWriteThatFailedAsTheDeviceWentAreSentAgain(t *testing.T) {
+	// Once armed, the next bulk-OUT write fails as an unplug in the middle
+	// of a write does.
+	var armed atomic.Bool
+	ic := &interceptor{writeBulk: func(ctx context.Context, p []byte, next func(context.Context, []byte) error) error {
+		if armed.CompareAndSwap(true, false) {
+			return fmt.Errorf("bulk OUT: %w", usb.ErrDeviceGone)
+		}
+		return next(ctx, p)
+	}}
+	tb := newTestbedVia(t, sim.Qualcomm(), fastOptions(), func(p *sim.Phone) usb.Opener { ic.phone = p; return ic })
+	const sent = 20
+	before := tb.phone.Stats().FramesFromHost
+	armed.Store(true)
+	pkts := frames(sent)
+	tb.link.ep.WritePackets(pkts)
+	pkts.DecRef()
+	if ev := tb.nextEvent(t, 5*time.Second); ev.Up || ev.Cause != CauseDeviceGone {
+		t.Fatalf("got %v, want link down: %s", ev, CauseDeviceGone)
+	}
+	if ev := tb.nextEvent(t, 10*time.Second); !ev.Up {
+		t.Fatalf("got %v, want link up", ev)
+	}
+	for deadline := time.Now().Add(10 * time.Second); tb.phone.Stats().FramesFromHost-before < sent; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the phone received %d of %d frames\n%s", tb.phone.Stats().FramesFromHost-before, sent, tb.state())
+		}
 	}
 }

@@ -13,10 +13,10 @@ type Stats struct {
 	RxRunt      uint64 // frames shorter than an Ethernet header (dropped)
 	RxLinkDown  uint64 // frames dropped because the link was down
 	RxErrors    uint64 // failed bulk-IN reads
-	TxLinkDown  uint64 // frames dropped because the link was down (queued ones included)
-	TxQueueFull uint64 // frames dropped because the transmit queue was full (bulk OUT slower than the stack)
+	TxLinkDown  uint64 // frames dropped because the link was closed (queued ones included); while it is down they wait
+	TxQueueFull uint64 // frames dropped because the transmit queue was full (bulk OUT slower than the stack, or a long link-down)
 	TxTooLarge  uint64 // frames larger than the device accepts
-	TxErrors    uint64 // failed bulk-OUT writes (their frames dropped)
+	TxErrors    uint64 // frames of bulk-OUT writes that failed with the link up (dropped; those of a link-down wait)
 	Stalls      uint64 // bulk transfers the device stalled (the endpoint cleared again)
 
 	ControlRequests  uint64

@@ -31,6 +31,11 @@ func (p *Phone) startStack() error {
 	})
 	sack := tcpip.TCPSACKEnabled(true)
 	p.stack.SetTransportProtocolOption(tcp.ProtocolNumber, &sack)
+	// The phone's TCP stands for a real phone's Linux TCP, whose RACK
+	// recovers from losing the tail of its flight, as the phone does when it
+	// drops its queue on an unplug or a HALT. gVisor's RACK recovers that
+	// loss one or two segments per retransmission timeout, so the phone
+	// keeps RACK off: what the tests examine is the host's TCP.
 	recovery := tcpip.TCPRecovery(0)
 	p.stack.SetTransportProtocolOption(tcp.ProtocolNumber, &recovery)
 	p.nic = channel.New(phoneQueue, uint32(p.cfg.MTU+header.EthernetMinimumSize), tcpip.LinkAddress(p.cfg.PhoneMAC))
