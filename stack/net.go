@@ -105,6 +105,9 @@ func New(ctx context.Context, opts Options) (*Net, error) {
 	l.BindNIC(n.stack, nicID)
 	l.Subscribe(func(ev link.Event) {
 		n.events.Publish(Event{Kind: EventLink, Link: ev, Time: ev.Time})
+		if ev.Up && !opts.NoIPv6 {
+			n.solicitRouters()
+		}
 		select {
 		case n.linkEvents <- ev:
 		default: // the DHCP client is far behind; it re-reads the link state

@@ -33,9 +33,12 @@ const (
 // UDP, tuned as mature embedders tune it:
 //   - SACK on and receive-buffer auto-tuning (moderate receive buffer) on,
 //     with the buffer ranges above;
-//   - loss recovery RACK off (TCPRecovery(0), as Tailscale sets): with RACK
-//     a link-down of a few seconds mid-transfer was seen to stall TCP for
-//     25-44 s; without it every run recovered at once;
+//   - loss recovery RACK off (TCPRecovery(0), as Tailscale sets): gVisor's
+//     RACK recovers a flight whose tail was lost one or two segments per
+//     retransmission timeout, for tens of seconds (its SetPipe ignores
+//     RACK's lost marks; a report for google/gvisor is drafted). The link no
+//     longer loses what the host sends during a link-down, but a path that
+//     loses a whole window beyond the phone still would;
 //   - CUBIC congestion control, the default of Linux and of the peers.
 //
 // ndp receives the IPv6 router discovery and SLAAC callbacks.

@@ -61,6 +61,11 @@ func (p *Phone) startStack() error {
 	}, stack.AddressProperties{}); err != nil {
 		return fmt.Errorf("sim: adding the link-local address: %v", err)
 	}
+	// A tethering phone is the tether's router: router solicitations are
+	// addressed to it (gVisor counts them; the advertisements are ra.go's).
+	if err := p.stack.JoinGroup(ipv6.ProtocolNumber, phoneNIC, header.IPv6AllRoutersLinkLocalMulticastAddress); err != nil {
+		return fmt.Errorf("sim: joining the all-routers group: %v", err)
+	}
 	// Everything leaves through the tether: the subnet, and the broadcasts
 	// of the DHCP server.
 	p.stack.SetRouteTable([]tcpip.Route{
