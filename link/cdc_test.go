@@ -20,6 +20,10 @@ func TestOpenLearnsACDCDevice(t *testing.T) {
 		t.Run(cfg.Name, func(t *testing.T) {
 			tb := newTestbed(t, cfg, fastOptions())
 			info, ps := tb.link.Info(), tb.phone.Stats()
+			// The speed comes in the notification after the "connected".
+			for deadline := time.Now().Add(2 * time.Second); info.LinkSpeed == 0 && time.Now().Before(deadline); info = tb.link.Info() {
+				time.Sleep(time.Millisecond)
+			}
 			if info.Protocol != cfg.Protocol || !bytes.Equal(info.DeviceMAC, cfg.HostMAC) {
 				t.Errorf("protocol %q, device MAC %v; want %q, %v", info.Protocol, info.DeviceMAC, cfg.Protocol, cfg.HostMAC)
 			}

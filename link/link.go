@@ -384,9 +384,14 @@ func (l *Link) setLinkSpeed(bps int64) {
 
 // started records what a start of the function learned, and brings the
 // link up for cause if the medium is connected; if not, a later media
-// connect will.
+// connect will. A CDC device reports its speed in a notification that may
+// come while the start ends, after the start has read the speed it knew:
+// if the start learned none, the speed last reported stays.
 func (l *Link) started(info DeviceInfo, cause Cause) {
 	l.mu.Lock()
+	if info.LinkSpeed == 0 {
+		info.LinkSpeed = l.info.LinkSpeed
+	}
 	l.info = info
 	l.mu.Unlock()
 	l.ep.configure(info)
