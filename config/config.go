@@ -43,6 +43,10 @@ type Device struct {
 	// Protocol is the function to use on a device that offers several:
 	// auto (CDC-NCM, then RNDIS, then CDC-ECM), ncm, rndis or ecm.
 	Protocol string `mapstructure:"protocol"`
+	// Backend is how real devices are reached: auto (usbfs on Linux,
+	// libusb elsewhere), usbfs (Linux's /dev/bus/usb, no cgo) or libusb
+	// (needs a cgo build).
+	Backend string `mapstructure:"backend"`
 	// Wait makes the daemon start without its device and wait for it; with
 	// false a missing device ends it (exit status 1).
 	Wait bool `mapstructure:"wait"`
@@ -109,6 +113,7 @@ var defaults = map[string]any{
 	"log.format":                   "text",
 	"device.select":                "auto",
 	"device.protocol":              "auto",
+	"device.backend":               "auto",
 	"device.wait":                  true,
 	"network.ipv4":                 "dhcp",
 	"network.ipv6":                 "slaac",
@@ -132,7 +137,7 @@ var defaults = map[string]any{
 
 // FlagKeys are the keys that have a command-line flag of the same name
 // with dashes ("--log.level").
-var FlagKeys = []string{"log.level", "log.format", "device.select", "network.ipv4", "socks5.listen", "http_proxy.listen", "admin.listen", "capture.pcap"}
+var FlagKeys = []string{"log.level", "log.format", "device.select", "device.backend", "network.ipv4", "socks5.listen", "http_proxy.listen", "admin.listen", "capture.pcap"}
 
 // AddFlags defines the flags of FlagKeys on fs.
 func AddFlags(fs *pflag.FlagSet) {

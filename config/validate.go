@@ -24,6 +24,9 @@ func (c *Config) Validate() error {
 	if _, err := usb.ParseProtocol(c.Device.Protocol); err != nil {
 		v.add("device.protocol", fmt.Sprintf("%q: want auto, ncm, rndis or ecm", c.Device.Protocol))
 	}
+	if _, err := usb.ParseBackend(c.Device.Backend); err != nil {
+		v.add("device.backend", fmt.Sprintf("%q: want auto, usbfs or libusb", c.Device.Backend))
+	}
 	v.network(c.Network)
 
 	host := map[string]string{} // "tcp 127.0.0.1:1080" → key, for duplicates on this host

@@ -8,37 +8,26 @@ import (
 	"fmt"
 	"slices"
 	"sync"
-	"time"
 
 	"github.com/google/gousb"
 )
 
-// Host is the USB bus as libusb sees it.
-type Host struct {
+// libusbBus is the USB bus as libusb sees it.
+type libusbBus struct {
 	ctx *gousb.Context
 }
 
-// NewHost opens libusb. Close it when done.
-func NewHost() (*Host, error) {
-	return &Host{ctx: gousb.NewContext()}, nil
+func newLibusbBus() (bus, error) {
+	return &libusbBus{ctx: gousb.NewContext()}, nil
 }
 
 // Close releases libusb.
-func (h *Host) Close() error { return h.ctx.Close() }
-
-// Candidate is one USB tether on the bus.
-type Candidate struct {
-	Info                 // Info.Function is the function Preference ranks first
-	Functions []Function // every network function the device offers
-	OpenErr   error      // why it cannot be used (permission, no usable function), or nil
-}
-
-const controlTimeout = 5 * time.Second
+func (h *libusbBus) Close() error { return h.ctx.Close() }
 
 // List returns every device with the control interface of a tether, with
 // its strings and functions where it could be opened and the reason where
 // not.
-func (h *Host) List() ([]Candidate, error) {
+func (h *libusbBus) List() ([]Candidate, error) {
 	var descs []*gousb.DeviceDesc
 	devs, err := h.ctx.OpenDevices(func(d *gousb.DeviceDesc) bool {
 		if hasTetherClass(d) {
@@ -136,17 +125,19 @@ func rawConfig(d *gousb.Device, idx int) ([]byte, error) {
 }
 
 // Opener returns an Opener for the device sel selects.
-func (h *Host) Opener(sel Selector) Opener { return hostOpener{h, sel} }
+func (h *libusbBus) Opener(sel Selector) Opener { return libusbOpener{sel} }
 
-type hostOpener struct {
-	h   *Host
+type libusbOpener struct {
 	sel Selector
 }
 
-func (o hostOpener) Open(ctx context.Context) (Transport, error) { return o.h.Open(ctx, o.sel) }
+var (
+	_ Opener   = libusbOpener{}
+	_ Narrower = libusbOpener{}
+)
 
 // Narrow returns an Opener for the device described by i only.
-func (o hostOpener) Narrow(i Info) Opener { return hostOpener{o.h, Same(i)} }
+func (o libusbOpener) Narrow(i Info) Opener { return libusbOpener{Same(i)} }
 
 // Open claims the first tether that sel selects, through the function
 // sel.Protocol asks for: it switches the device to the configuration that
@@ -158,9 +149,9 @@ func (o hostOpener) Narrow(i Info) Opener { return hostOpener{o.h, Same(i)} }
 // Each Open scans the bus with a libusb context of its own, which the
 // transport closes: a long-lived context's device list can miss a device
 // that came back (seen without udev, where libusb relies on netlink).
-func (h *Host) Open(ctx context.Context, sel Selector) (Transport, error) {
+func (o libusbOpener) Open(ctx context.Context) (Transport, error) {
 	uctx := gousb.NewContext()
-	t, err := open(uctx, sel)
+	t, err := open(uctx, o.sel)
 	if err != nil {
 		uctx.Close()
 		return nil, err
@@ -353,8 +344,6 @@ func (t *gousbTransport) WaitNotification(ctx context.Context) ([]byte, error) {
 		}
 	}
 }
-
-var errNoBulk = errors.New("the data interface is at a setting without bulk endpoints")
 
 // ReadBulk reads one transfer: gousb hands over URBs one at a time, so
 // there is never a second one known to have completed.

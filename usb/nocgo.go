@@ -2,39 +2,9 @@
 
 package usb
 
-import (
-	"context"
-	"errors"
-)
+import "errors"
 
-// errNoCgo: libusb needs cgo; without it only the simulated phone works.
-var errNoCgo = errors.New("usb: built without cgo: real devices need libusb (build with CGO_ENABLED=1)")
-
-// Host is unavailable without cgo.
-type Host struct{}
-
-// Candidate is one USB tether on the bus.
-type Candidate struct {
-	Info
-	Functions []Function
-	OpenErr   error
+// newLibusbBus fails: libusb needs cgo.
+func newLibusbBus() (bus, error) {
+	return nil, errors.New("usb: the libusb backend needs cgo (build with CGO_ENABLED=1), or use the usbfs backend on Linux")
 }
-
-// NewHost fails without cgo.
-func NewHost() (*Host, error) { return nil, errNoCgo }
-
-// Close does nothing.
-func (h *Host) Close() error { return nil }
-
-// List fails without cgo.
-func (h *Host) List() ([]Candidate, error) { return nil, errNoCgo }
-
-// Open fails without cgo.
-func (h *Host) Open(context.Context, Selector) (Transport, error) { return nil, errNoCgo }
-
-// Opener returns an Opener that fails without cgo.
-func (h *Host) Opener(sel Selector) Opener { return nocgoOpener{} }
-
-type nocgoOpener struct{}
-
-func (nocgoOpener) Open(context.Context) (Transport, error) { return nil, errNoCgo }

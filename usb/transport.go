@@ -137,6 +137,9 @@ type Class struct{ Class, SubClass, Protocol uint8 }
 
 func (c Class) String() string { return fmt.Sprintf("%02x/%02x/%02x", c.Class, c.SubClass, c.Protocol) }
 
+// errNoBulk: bulk I/O at a setting of the data interface without the bulk pair.
+var errNoBulk = errors.New("the data interface is at a setting without bulk endpoints")
+
 // Errors that callers tell apart with errors.Is.
 var (
 	// ErrDeviceGone: the device was unplugged or reset; it may come back.

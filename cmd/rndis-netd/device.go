@@ -6,16 +6,20 @@ import (
 	"github.com/rndis-netd/rndis-netd/usb/sim"
 )
 
+// backendSim is the backend /status names for the simulated phone.
+const backendSim = "sim"
+
 // device is the tether device.select names: the simulated phone, or a USB
-// device reached through libusb.
+// device reached through the backend device.backend names.
 type device struct {
-	opener usb.Opener
-	phone  *sim.Phone // with device.select: sim
-	host   *usb.Host  // otherwise
+	opener  usb.Opener
+	backend string     // usbfs, libusb or sim
+	phone   *sim.Phone // with device.select: sim
+	host    *usb.Host  // otherwise
 }
 
-// openDevice starts the simulated phone or opens libusb; the device itself
-// is opened later, through opener.
+// openDevice starts the simulated phone or opens the USB backend; the
+// device itself is opened later, through opener.
 func openDevice(c config.Device) (*device, error) {
 	sel, simPhone, err := c.Parse()
 	if err != nil {
@@ -29,13 +33,22 @@ func openDevice(c config.Device) (*device, error) {
 		if simPhone.Unplugged {
 			phone.Unplug()
 		}
-		return &device{opener: phone, phone: phone}, nil
+		return &device{opener: phone, backend: backendSim, phone: phone}, nil
 	}
-	host, err := usb.NewHost()
+	host, err := openHost(c)
 	if err != nil {
 		return nil, err
 	}
-	return &device{opener: host.Opener(sel), host: host}, nil
+	return &device{opener: host.Opener(sel), backend: string(host.Backend()), host: host}, nil
+}
+
+// openHost opens the USB backend device.backend names.
+func openHost(c config.Device) (*usb.Host, error) {
+	b, err := usb.ParseBackend(c.Backend)
+	if err != nil {
+		return nil, err
+	}
+	return usb.NewHost(b)
 }
 
 func (d *device) Close() {

@@ -8,6 +8,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/rndis-netd/rndis-netd/config"
 	"github.com/rndis-netd/rndis-netd/usb"
 )
 
@@ -36,12 +37,16 @@ func protocols(fns []usb.Function) string {
 	return strings.Join(names, ", ")
 }
 
-func listCommand() *cobra.Command {
+func listCommand(configPath *string) *cobra.Command {
 	return &cobra.Command{
 		Use:   "list",
-		Short: "List the RNDIS devices on the USB bus and whether this user may open them",
+		Short: "List the USB tethers on the bus and whether this user may open them",
 		RunE: func(cmd *cobra.Command, args []string) error {
-			host, err := usb.NewHost()
+			cfg, err := config.Load(*configPath, cmd.Flags())
+			if err != nil {
+				return err
+			}
+			host, err := openHost(cfg.Device)
 			if err != nil {
 				return err
 			}
@@ -51,8 +56,9 @@ func listCommand() *cobra.Command {
 				return err
 			}
 			out := cmd.OutOrStdout()
+			fmt.Fprintf(out, "backend: %s\n", host.Backend())
 			if len(found) == 0 {
-				fmt.Fprintln(out, "no RNDIS device found (is USB tethering on?)")
+				fmt.Fprintln(out, "no USB tether found (is USB tethering on?)")
 				return nil
 			}
 			w := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)

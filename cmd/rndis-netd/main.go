@@ -55,6 +55,6 @@ func rootCommand() *cobra.Command {
 			return runDaemon(cmd, configPath)
 		},
 	}
-	root.AddCommand(run, demoCommand(), listCommand(), probeCommand(&configPath), statusCommand(&configPath), versionCommand())
+	root.AddCommand(run, demoCommand(), listCommand(&configPath), probeCommand(&configPath), statusCommand(&configPath), versionCommand())
 	return root
 }

@@ -38,6 +38,7 @@ func probeCommand(configPath *string) *cobra.Command {
 			if !i.MediaConnected {
 				media = "disconnected"
 			}
+			fmt.Fprintf(out, "backend:                  %s\n", dev.backend)
 			fmt.Fprintf(out, "device:                   %v\n", i.USB)
 			fmt.Fprintf(out, "function:                 %v\n", i.USB.Function)
 			if r := i.RNDIS; r != nil {

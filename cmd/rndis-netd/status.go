@@ -12,6 +12,7 @@ import (
 type statusDoc struct {
 	Version   string         `json:"version"`
 	Started   time.Time      `json:"started"`
+	Backend   string         `json:"backend"`          // how the device is reached: usbfs, libusb or sim
 	Device    *deviceStatus  `json:"device,omitempty"` // none before the device was first found
 	Link      linkStatus     `json:"link"`
 	Addresses []string       `json:"addresses"`
@@ -123,6 +124,9 @@ func (d *daemon) status() statusDoc {
 		doc.Link.State = stateUp
 	case ev.Cause == link.CauseNoDevice:
 		doc.Link.State = stateWaiting
+	}
+	if d.device != nil {
+		doc.Backend = d.device.backend
 	}
 	if info.MAC != nil { // the device's function has started once
 		doc.Device = deviceOf(info)

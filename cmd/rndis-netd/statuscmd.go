@@ -108,6 +108,9 @@ func printStatus(w io.Writer, doc statusDoc, now time.Time) error {
 	} else {
 		line("device", "none yet")
 	}
+	if doc.Backend != "" {
+		line("backend", "%s", doc.Backend)
+	}
 	line("addresses", "%s", list(doc.Addresses))
 	if ls := doc.Lease; ls != nil {
 		lease := ls.Address

@@ -37,7 +37,7 @@ func main() {
 		defer phone.Close()
 		device = phone
 	} else {
-		host, err := usb.NewHost()
+		host, err := usb.NewHost(usb.BackendAuto)
 		if err != nil {
 			log.Fatal(err)
 		}

@@ -33,7 +33,7 @@ func main() {
 		defer phone.Close()
 		device = phone
 	} else {
-		host, err := usb.NewHost()
+		host, err := usb.NewHost(usb.BackendAuto)
 		if err != nil {
 			log.Fatal(err)
 		}

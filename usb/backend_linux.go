@@ -1,0 +1,4 @@
+package usb
+
+// autoBackend: on Linux, usbfs, which needs neither cgo nor libusb.
+const autoBackend = BackendUsbfs
