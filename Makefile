@@ -33,6 +33,8 @@ fuzz:
 	$(GO) test ./ncm -run '^$$' -fuzz '^FuzzNTBParameters$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./ncm -run '^$$' -fuzz '^FuzzNotifications$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./usb -run '^$$' -fuzz '^FuzzParseConfiguration$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./usb -run '^$$' -fuzz '^FuzzURBs$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./usb -run '^$$' -fuzz '^FuzzParseUevent$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./internal/framebuf -run '^$$' -fuzz '^FuzzReceiver$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 5s
 	$(GO) test ./usb/sim -run '^$$' -fuzz '^FuzzPhone$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 5s
 

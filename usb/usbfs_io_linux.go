@@ -97,8 +97,9 @@ func (p *urbPipe) signal() {
 // reaped, reaps them all with REAPURBNDELAY and hands each to its pipe; no
 // thread blocks per transfer.
 type urbIO struct {
-	dev  usbfsFD
-	info Info
+	dev   usbfsFD
+	guard *fdGuard // for the ioctls that may race with Close (discards, clearing a halt)
+	info  Info
 
 	mu       sync.Mutex // pipes' books and everything below
 	in, out  *urbPipe
@@ -118,9 +119,9 @@ type urbIO struct {
 	stopCh     chan struct{}
 }
 
-func newURBIO(dev usbfsFD, rc syscall.RawConn, info Info) (*urbIO, error) {
+func newURBIO(dev usbfsFD, guard *fdGuard, rc syscall.RawConn, info Info) (*urbIO, error) {
 	fn := info.Function
-	io := &urbIO{dev: dev, info: info, bulkOn: fn.Protocol == ProtocolRNDIS,
+	io := &urbIO{dev: dev, guard: guard, info: info, bulkOn: fn.Protocol == ProtocolRNDIS,
 		reaperDone: make(chan struct{}), goneCh: make(chan struct{}), stopCh: make(chan struct{})}
 	specs := []struct {
 		pipe **urbPipe
@@ -342,7 +343,12 @@ func (io *urbIO) afterError(ctx context.Context, p *urbPipe, err error) error {
 	if derr := io.drain(ctx, p); derr != nil {
 		return errors.Join(err, derr)
 	}
-	if cerr := io.dev.clearHalt(p.ep); cerr != nil {
+	if !io.guard.enter() {
+		return err
+	}
+	cerr := io.dev.clearHalt(p.ep)
+	io.guard.leave()
+	if cerr != nil {
 		return errors.Join(err, fmt.Errorf("%v: %s: USBDEVFS_CLEAR_HALT: %w", io.info, p.name, classifyErrno(cerr)))
 	}
 	return err
@@ -350,9 +356,12 @@ func (io *urbIO) afterError(ctx context.Context, p *urbPipe, err error) error {
 
 // drain discards p's URBs in flight and waits until they are reaped.
 func (io *urbIO) drain(ctx context.Context, p *urbPipe) error {
-	io.mu.Lock()
-	p.book.discard(func(i int) { io.dev.discard(&p.urbs[i]) })
-	io.mu.Unlock()
+	if io.guard.enter() {
+		io.mu.Lock()
+		p.book.discard(func(i int) { io.dev.discard(&p.urbs[i]) })
+		io.mu.Unlock()
+		io.guard.leave()
+	}
 	for {
 		io.mu.Lock()
 		left, gone := p.book.inFlight, io.gone

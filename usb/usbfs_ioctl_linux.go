@@ -2,6 +2,7 @@ package usb
 
 import (
 	"runtime"
+	"sync"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -98,6 +99,34 @@ func ioctl(fd int, req uintptr, arg unsafe.Pointer) (int, error) {
 		return int(r), e
 	}
 	return int(r), nil
+}
+
+// fdGuard keeps a device's fd from being closed under an ioctl, which
+// would otherwise reach whatever file reused the number: ioctls that may
+// race with Close hold it shared.
+type fdGuard struct {
+	mu     sync.RWMutex
+	closed bool
+}
+
+// enter reports whether the fd is open, and keeps it so until leave.
+func (g *fdGuard) enter() bool {
+	g.mu.RLock()
+	if g.closed {
+		g.mu.RUnlock()
+		return false
+	}
+	return true
+}
+
+func (g *fdGuard) leave() { g.mu.RUnlock() }
+
+// shut runs closeFD once no ioctl is under way; enter fails from then on.
+func (g *fdGuard) shut(closeFD func()) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.closed = true
+	closeFD()
 }
 
 // usbfsFD is an open device node with an ioctl for each request, whose

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"os"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -134,10 +133,7 @@ type usbfsTransport struct {
 	info    Info
 	claimed []claimedIface
 
-	// fdMu: the synchronous ioctls hold it shared, Close exclusively
-	// before it closes the fd, so that no ioctl reaches a reused fd.
-	fdMu   sync.RWMutex
-	closed atomic.Bool
+	guard *fdGuard
 
 	io        *urbIO
 	closeOnce sync.Once
@@ -151,7 +147,7 @@ func openUsbfs(ctx context.Context, d sysfsDevice, node string, info Info) (*usb
 	if err != nil {
 		return nil, fmt.Errorf("%v: opening %s: %w", info, node, classifyErrno(err))
 	}
-	t := &usbfsTransport{dev: usbfsFD{fd: fd, node: node}, info: info}
+	t := &usbfsTransport{dev: usbfsFD{fd: fd, node: node}, info: info, guard: new(fdGuard)}
 	t.file = os.NewFile(uintptr(fd), node)
 	if err := t.claim(d); err != nil {
 		t.release()
@@ -160,7 +156,7 @@ func openUsbfs(ctx context.Context, d sysfsDevice, node string, info Info) (*usb
 	}
 	rc, err := t.file.SyscallConn()
 	if err == nil {
-		t.io, err = newURBIO(t.dev, rc, info)
+		t.io, err = newURBIO(t.dev, t.guard, rc, info)
 	}
 	if err != nil {
 		t.release()
@@ -264,11 +260,10 @@ func (t *usbfsTransport) Control(ctx context.Context, s Setup, data []byte) (int
 	if d, ok := ctx.Deadline(); ok {
 		timeout = min(timeout, max(time.Until(d), time.Millisecond))
 	}
-	t.fdMu.RLock()
-	defer t.fdMu.RUnlock()
-	if t.closed.Load() {
+	if !t.guard.enter() {
 		return 0, fmt.Errorf("%v: %v: %w", t.info, s, errClosed)
 	}
+	defer t.guard.leave()
 	n, err := t.dev.control(s, data, uint32(timeout/time.Millisecond))
 	switch {
 	case errors.Is(err, unix.EPIPE):
@@ -287,11 +282,10 @@ func (t *usbfsTransport) SetAlternate(ctx context.Context, alt int) error {
 	if err := t.io.stopBulk(ctx); err != nil {
 		return fmt.Errorf("%v: stopping bulk transfers: %w", t.info, err)
 	}
-	t.fdMu.RLock()
-	defer t.fdMu.RUnlock()
-	if t.closed.Load() {
+	if !t.guard.enter() {
 		return fmt.Errorf("%v: %w", t.info, errClosed)
 	}
+	defer t.guard.leave()
 	if err := t.dev.setInterface(fn.DataIface, alt); err != nil {
 		return t.fail(fmt.Sprintf("USBDEVFS_SETINTERFACE %d alternate setting %d", fn.DataIface, alt), err)
 	}
@@ -317,11 +311,10 @@ func (t *usbfsTransport) WriteBulk(ctx context.Context, p []byte) error {
 func (t *usbfsTransport) Close() error {
 	t.closeOnce.Do(func() {
 		t.io.stop()
-		t.fdMu.Lock()
-		t.closed.Store(true)
-		t.release()
-		t.fdMu.Unlock()
-		t.closeErr = t.file.Close()
+		t.guard.shut(func() {
+			t.release()
+			t.closeErr = t.file.Close()
+		})
 		t.io.free()
 	})
 	return t.closeErr
