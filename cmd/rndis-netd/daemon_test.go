@@ -293,7 +293,8 @@ forwards:
 			t.Fatal(err)
 		}
 		if status.Device == nil || status.Device.ID != "05c6:9024" || status.Device.MTU != 1500 || status.Device.MAC == "" || !status.Link.Up || status.Link.State != "up" ||
-			status.Lease == nil || !strings.HasPrefix(status.Lease.Address, "192.168.42.") || len(status.Listeners) != 5 {
+			status.Lease == nil || !strings.HasPrefix(status.Lease.Address, "192.168.42.") || len(status.Listeners) != 5 ||
+			status.Backend != backendSim {
 			t.Errorf("status %+v", status)
 		}
 	})
@@ -440,7 +441,7 @@ func TestProbeAndVersion(t *testing.T) {
 	if err != nil {
 		t.Fatalf("probe: %v\n%s", err, out)
 	}
-	for _, want := range []string{"max transfer size:        1580", "max packets per transfer: 1", "mtu:                      1500", "OID_802_3_PERMANENT_ADDRESS"} {
+	for _, want := range []string{"backend:                  sim", "max transfer size:        1580", "max packets per transfer: 1", "mtu:                      1500", "OID_802_3_PERMANENT_ADDRESS"} {
 		if !strings.Contains(string(out), want) {
 			t.Errorf("probe output lacks %q:\n%s", want, out)
 		}
@@ -459,5 +460,21 @@ func TestListHintMatchesTheExampleRule(t *testing.T) {
 	rule := udevRule()[strings.LastIndex(udevRule(), "\n")+1:]
 	if !strings.Contains(string(rules), rule) {
 		t.Errorf("examples/70-rndis-netd.rules lacks the rule list prints:\n%s", rule)
+	}
+}
+
+// list takes device.backend from the configuration, the environment or
+// its flag, and says which it used; an unknown one is a configuration error.
+func TestListNamesItsBackend(t *testing.T) {
+	out, err := exec.Command(binary(t), "list", "--device.backend", "usbfs").CombinedOutput()
+	if err != nil || !strings.HasPrefix(string(out), "backend: usbfs\n") {
+		t.Errorf("list with usbfs: %v\n%s", err, out)
+	}
+	cmd := exec.Command(binary(t), "list")
+	cmd.Env = append(os.Environ(), "RNDIS_NETD_DEVICE_BACKEND=winusb")
+	out, err = cmd.CombinedOutput()
+	var exit *exec.ExitError
+	if !errors.As(err, &exit) || exit.ExitCode() != exitConfig || !strings.Contains(string(out), "device.backend") {
+		t.Errorf("list with backend winusb: %v, want exit %d naming device.backend\n%s", err, exitConfig, out)
 	}
 }

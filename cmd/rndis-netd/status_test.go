@@ -46,7 +46,7 @@ func TestStatusCommand(t *testing.T) {
 	}
 	for _, want := range []string{"link       up since", "device     05c6:9024 at 1-1", "mtu 1500",
 		"limits     9216 bytes and 5 packets per transfer", "lease      192.168.42.", "dns        192.168.42.129",
-		"socks5 tcp  " + socks, "drops      none", "faults     none"} {
+		"socks5 tcp  " + socks, "drops      none", "faults     none", "backend    sim"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("status lacks %q:\n%s", want, out)
 		}
