@@ -1,6 +1,7 @@
 package usb
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -17,13 +18,17 @@ import (
 // RNDIS devices and a multiple of every bulk wMaxPacketSize, so that most
 // transfers take one URB and one reap. Bulk OUT: 16, which the link, packing
 // one transfer while others are on the bus, does not outrun. Interrupt: 2,
-// so that a notification that follows another at once is not missed.
+// so that a notification that follows another at once is not missed, each
+// of one wMaxPacketSize, as Linux's usbnet reads them: an interrupt URB
+// ends at a short packet or when full, and an 8-byte RNDIS
+// RESPONSE_AVAILABLE on an endpoint of 8-byte packets is no short packet,
+// so a larger URB would wait for the next notification to complete.
 const (
 	inURBs     = 32
 	outURBs    = 16
 	notifyURBs = 2
 	bulkURB    = 16384
-	notifyURB  = 64
+	notifyURB  = 64 // when the endpoint descriptor gives no wMaxPacketSize
 )
 
 // maxErrRun is how many URBs of a pipe in a row may complete with errors
@@ -133,7 +138,7 @@ func newURBIO(dev usbfsFD, guard *fdGuard, rc syscall.RawConn, info Info) (*urbI
 	}{
 		{&io.in, "bulk IN", fn.BulkIn, urbTypeBulk, inURBs, bulkURB},
 		{&io.out, "bulk OUT", fn.BulkOut, urbTypeBulk, outURBs, bulkURB},
-		{&io.notify, "interrupt IN", fn.Notify, urbTypeInterrupt, notifyURBs, max(notifyURB, fn.Notify.MaxPacketSize)},
+		{&io.notify, "interrupt IN", fn.Notify, urbTypeInterrupt, notifyURBs, cmp.Or(fn.Notify.MaxPacketSize, notifyURB)},
 	}
 	total := 0
 	for _, s := range specs {
