@@ -48,7 +48,16 @@ type urbPipe struct {
 	bufs []byte        // size bytes per URB, in memory Go does not manage
 	wake chan struct{} // a reap came for this pipe (capacity 1)
 	err  error         // a SUBMITURB of recycle failed
-	dev  usbfsFD
+	k    urbKernel
+}
+
+// urbKernel is what the URB I/O asks of usbfs: an open device node
+// (usbfsFD), or a test's fake.
+type urbKernel interface {
+	submit(*usbdevfsURB) error
+	discard(*usbdevfsURB) error
+	reap() (uintptr, error) // EAGAIN when no URB has completed
+	clearHalt(ep uint8) error
 }
 
 func (p *urbPipe) urbData(i int) []byte { return p.bufs[i*p.size : (i+1)*p.size] }
@@ -72,7 +81,7 @@ func (p *urbPipe) submit(n int) error {
 func (p *urbPipe) submitAt(i, n int) error {
 	p.urbs[i] = usbdevfsURB{Type: p.typ, Endpoint: p.ep, Buffer: uintptr(unsafe.Pointer(&p.bufs[i*p.size])),
 		BufferLength: int32(n), UserContext: uintptr(p.base + i)}
-	if err := p.dev.submit(&p.urbs[i]); err != nil {
+	if err := p.k.submit(&p.urbs[i]); err != nil {
 		p.book.unsubmit(i)
 		return err
 	}
@@ -102,7 +111,7 @@ func (p *urbPipe) signal() {
 // reaped, reaps them all with REAPURBNDELAY and hands each to its pipe; no
 // thread blocks per transfer.
 type urbIO struct {
-	dev   usbfsFD
+	k     urbKernel
 	guard *fdGuard // for the ioctls that may race with Close (discards, clearing a halt)
 	info  Info
 
@@ -124,9 +133,12 @@ type urbIO struct {
 	stopCh     chan struct{}
 }
 
-func newURBIO(dev usbfsFD, guard *fdGuard, rc syscall.RawConn, info Info) (*urbIO, error) {
+// newURBIO sets up the pipes of a function claimed on the device node fd
+// (-1 for none), which k submits to and reaps from, and starts the reaper on
+// rc, the node in Go's poller.
+func newURBIO(k urbKernel, fd int, guard *fdGuard, rc syscall.RawConn, info Info) (*urbIO, error) {
 	fn := info.Function
-	io := &urbIO{dev: dev, guard: guard, info: info, bulkOn: fn.Protocol == ProtocolRNDIS,
+	io := &urbIO{k: k, guard: guard, info: info, bulkOn: fn.Protocol == ProtocolRNDIS,
 		reaperDone: make(chan struct{}), goneCh: make(chan struct{}), stopCh: make(chan struct{})}
 	specs := []struct {
 		pipe **urbPipe
@@ -151,14 +163,14 @@ func newURBIO(dev usbfsFD, guard *fdGuard, rc syscall.RawConn, info Info) (*urbI
 	all := unsafe.Slice((*usbdevfsURB)(unsafe.Pointer(&io.structs[0])), total)
 	base := 0
 	for _, s := range specs {
-		bufs, err := mapBuffers(dev.fd, s.n*s.size)
+		bufs, err := mapBuffers(fd, s.n*s.size)
 		if err != nil {
 			io.unmap()
 			return nil, fmt.Errorf("mapping %s buffers: %w", s.name, err)
 		}
 		io.buffers = append(io.buffers, bufs)
 		p := &urbPipe{name: fmt.Sprintf("%s %#02x", s.name, s.ep.Address), ep: s.ep.Address, typ: s.typ, size: s.size,
-			base: base, book: newURBBook(s.n), urbs: all[base : base+s.n], bufs: bufs, wake: make(chan struct{}, 1), dev: dev}
+			base: base, book: newURBBook(s.n), urbs: all[base : base+s.n], bufs: bufs, wake: make(chan struct{}, 1), k: k}
 		*s.pipe = p
 		io.pipes = append(io.pipes, p)
 		base += s.n
@@ -172,8 +184,10 @@ func newURBIO(dev usbfsFD, guard *fdGuard, rc syscall.RawConn, info Info) (*urbI
 // copies data in and out; else anonymous memory.
 func mapBuffers(fd, n int) ([]byte, error) {
 	n = (n + unix.Getpagesize() - 1) &^ (unix.Getpagesize() - 1)
-	if b, err := unix.Mmap(fd, 0, n, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED); err == nil {
-		return b, nil
+	if fd >= 0 {
+		if b, err := unix.Mmap(fd, 0, n, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED); err == nil {
+			return b, nil
+		}
 	}
 	return unix.Mmap(-1, 0, n, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS)
 }
@@ -202,7 +216,7 @@ func (io *urbIO) reap(rc syscall.RawConn) {
 	var fatal error
 	err := rc.Write(func(uintptr) bool {
 		for {
-			addr, err := io.dev.reap()
+			addr, err := io.k.reap()
 			switch err {
 			case nil:
 				if err := io.complete(addr); err != nil {
@@ -351,7 +365,7 @@ func (io *urbIO) afterError(ctx context.Context, p *urbPipe, err error) error {
 	if !io.guard.enter() {
 		return err
 	}
-	cerr := io.dev.clearHalt(p.ep)
+	cerr := io.k.clearHalt(p.ep)
 	io.guard.leave()
 	if cerr != nil {
 		return errors.Join(err, fmt.Errorf("%v: %s: USBDEVFS_CLEAR_HALT: %w", io.info, p.name, classifyErrno(cerr)))
@@ -363,7 +377,7 @@ func (io *urbIO) afterError(ctx context.Context, p *urbPipe, err error) error {
 func (io *urbIO) drain(ctx context.Context, p *urbPipe) error {
 	if io.guard.enter() {
 		io.mu.Lock()
-		p.book.discard(func(i int) { io.dev.discard(&p.urbs[i]) })
+		p.book.discard(func(i int) { io.k.discard(&p.urbs[i]) })
 		io.mu.Unlock()
 		io.guard.leave()
 	}

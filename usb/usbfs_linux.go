@@ -156,7 +156,7 @@ func openUsbfs(ctx context.Context, d sysfsDevice, node string, info Info) (*usb
 	}
 	rc, err := t.file.SyscallConn()
 	if err == nil {
-		t.io, err = newURBIO(t.dev, t.guard, rc, info)
+		t.io, err = newURBIO(t.dev, fd, t.guard, rc, info)
 	}
 	if err != nil {
 		t.release()
