@@ -59,6 +59,16 @@ type Network struct {
 	Gateway string   `mapstructure:"gateway"` // with a static ipv4
 	DNS     []string `mapstructure:"dns"`
 	MTU     int      `mapstructure:"mtu"` // 0: the device's
+	TCP     TCP      `mapstructure:"tcp"`
+}
+
+// TCP tunes the netstack's TCP (stack.TCP): loss recovery off | rack,
+// congestion control cubic | reno, buffer caps in bytes (0: the defaults).
+type TCP struct {
+	Recovery          string `mapstructure:"recovery"`
+	CongestionControl string `mapstructure:"congestion_control"`
+	ReceiveBufferMax  int    `mapstructure:"receive_buffer_max"`
+	SendBufferMax     int    `mapstructure:"send_buffer_max"`
 }
 
 // SOCKS5 is the SOCKS5 proxy; an empty Listen turns it off.
@@ -109,30 +119,34 @@ const EnvPrefix = "RNDIS_NETD"
 // defaults are every scalar key with its default; viper needs to know a key
 // to read it from the environment.
 var defaults = map[string]any{
-	"log.level":                    "info",
-	"log.format":                   "text",
-	"device.select":                "auto",
-	"device.protocol":              "auto",
-	"device.backend":               "auto",
-	"device.wait":                  true,
-	"network.ipv4":                 "dhcp",
-	"network.ipv6":                 "slaac",
-	"network.gateway":              "",
-	"network.dns":                  []string{},
-	"network.mtu":                  0,
-	"socks5.listen":                "127.0.0.1:1080",
-	"socks5.username":              "",
-	"socks5.password":              "",
-	"socks5.max_connections":       1024,
-	"socks5.handshake_timeout":     "10s",
-	"socks5.connect_timeout":       "30s",
-	"http_proxy.listen":            "",
-	"http_proxy.max_connections":   1024,
-	"http_proxy.handshake_timeout": "10s",
-	"http_proxy.connect_timeout":   "30s",
-	"admin.listen":                 "127.0.0.1:9741",
-	"capture.pcap":                 "",
-	"allow_open_proxy":             false,
+	"log.level":                      "info",
+	"log.format":                     "text",
+	"device.select":                  "auto",
+	"device.protocol":                "auto",
+	"device.backend":                 "auto",
+	"device.wait":                    true,
+	"network.ipv4":                   "dhcp",
+	"network.ipv6":                   "slaac",
+	"network.gateway":                "",
+	"network.dns":                    []string{},
+	"network.mtu":                    0,
+	"network.tcp.recovery":           "off",
+	"network.tcp.congestion_control": "cubic",
+	"network.tcp.receive_buffer_max": 0,
+	"network.tcp.send_buffer_max":    0,
+	"socks5.listen":                  "127.0.0.1:1080",
+	"socks5.username":                "",
+	"socks5.password":                "",
+	"socks5.max_connections":         1024,
+	"socks5.handshake_timeout":       "10s",
+	"socks5.connect_timeout":         "30s",
+	"http_proxy.listen":              "",
+	"http_proxy.max_connections":     1024,
+	"http_proxy.handshake_timeout":   "10s",
+	"http_proxy.connect_timeout":     "30s",
+	"admin.listen":                   "127.0.0.1:9741",
+	"capture.pcap":                   "",
+	"allow_open_proxy":               false,
 }
 
 // FlagKeys are the keys that have a command-line flag of the same name

@@ -10,6 +10,7 @@ import (
 
 	"github.com/spf13/pflag"
 
+	"github.com/rndis-netd/rndis-netd/stack"
 	"github.com/rndis-netd/rndis-netd/usb"
 )
 
@@ -189,5 +190,25 @@ func TestDeviceProtocol(t *testing.T) {
 		if err != nil || sel.Protocol != want {
 			t.Errorf("protocol %q: selector %+v, %v; want protocol %q", in, sel, err, want)
 		}
+	}
+}
+
+// network.tcp reaches the netstack as stack.TCP; the defaults are the
+// netstack's own (RACK off, CUBIC, its buffer caps).
+func TestNetworkTCP(t *testing.T) {
+	c, err := Load(write(t, "c.yaml", "network:\n  tcp: {recovery: rack, congestion_control: reno, receive_buffer_max: 4194304}\n"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := stack.TCP{Recovery: stack.RecoveryRACK, CongestionControl: "reno", ReceiveBufferMax: 4 << 20}
+	if got := c.Network.StackTCP(); got != want {
+		t.Errorf("stack TCP %+v; want %+v", got, want)
+	}
+	d, err := Load("", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := d.Network.StackTCP(); got != (stack.TCP{Recovery: stack.RecoveryOff, CongestionControl: "cubic"}) {
+		t.Errorf("default stack TCP %+v", got)
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/rndis-netd/rndis-netd/stack"
 	"github.com/rndis-netd/rndis-netd/usb"
 	"github.com/rndis-netd/rndis-netd/usb/sim"
 )
@@ -177,6 +178,29 @@ func (v *validator) network(n Network) {
 	}
 	if n.MTU != 0 && (n.MTU < 576 || n.MTU > 65535) {
 		v.add("network.mtu", fmt.Sprintf("%d: want 0 (the device's) or 576..65535", n.MTU))
+	}
+	v.oneOf("network.tcp.recovery", n.TCP.Recovery, string(stack.RecoveryOff), string(stack.RecoveryRACK))
+	v.oneOf("network.tcp.congestion_control", n.TCP.CongestionControl, "cubic", "reno")
+	v.bufferMax("network.tcp.receive_buffer_max", n.TCP.ReceiveBufferMax)
+	v.bufferMax("network.tcp.send_buffer_max", n.TCP.SendBufferMax)
+}
+
+// bufferMax checks a TCP buffer cap: 0 (the default) or 64 KiB up to
+// stack.TCPBufferMaxLimit; less than 64 KiB would cap a connection below
+// one window of full-size segments.
+func (v *validator) bufferMax(key string, n int) {
+	if n != 0 && (n < 64<<10 || n > stack.TCPBufferMaxLimit) {
+		v.add(key, fmt.Sprintf("%d: want 0 (the default) or %d..%d bytes", n, 64<<10, stack.TCPBufferMaxLimit))
+	}
+}
+
+// StackTCP is the netstack's TCP as n.TCP sets it.
+func (n Network) StackTCP() stack.TCP {
+	return stack.TCP{
+		Recovery:          stack.Recovery(n.TCP.Recovery),
+		CongestionControl: n.TCP.CongestionControl,
+		ReceiveBufferMax:  n.TCP.ReceiveBufferMax,
+		SendBufferMax:     n.TCP.SendBufferMax,
 	}
 }
 

@@ -94,7 +94,7 @@ func New(ctx context.Context, opts Options) (*Net, error) {
 	if !opts.NoIPv6 {
 		ndp = (*ndpDispatcher)(n)
 	}
-	if n.stack, err = newNetstack(ndp); err != nil {
+	if n.stack, err = newNetstack(ndp, n.opts.TCP); err != nil {
 		n.abort()
 		return nil, err
 	}

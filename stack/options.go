@@ -26,6 +26,9 @@ type Options struct {
 	// NoIPv6 turns SLAAC off.
 	NoIPv6 bool
 
+	// TCP tunes the netstack's TCP; the zero value is the defaults.
+	TCP TCP
+
 	DHCPTimeout time.Duration // how long Open waits for a lease; 30 s
 	DHCPRetry   time.Duration // first DHCP retransmission delay; doubles to 8×; 2 s
 
@@ -44,6 +47,9 @@ func (o *Options) defaults() error {
 	}
 	if o.DHCPRetry <= 0 {
 		o.DHCPRetry = 2 * time.Second
+	}
+	if err := o.TCP.defaults(); err != nil {
+		return err
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)

@@ -110,7 +110,7 @@ func (d *daemon) open(ctx context.Context) error {
 	if dev.phone != nil {
 		d.log.Info("using the simulated phone", "preset", dev.phone.Config().Name)
 	}
-	opts := stack.Options{Device: dev.opener, IPv4: cfg.Network.IPv4, NoIPv6: cfg.Network.IPv6 == "off", Logger: d.log}
+	opts := stack.Options{Device: dev.opener, IPv4: cfg.Network.IPv4, NoIPv6: cfg.Network.IPv6 == "off", TCP: cfg.Network.StackTCP(), Logger: d.log}
 	opts.Link.MTU = cfg.Network.MTU
 	opts.Link.WaitForDevice = cfg.Device.Wait
 	if cfg.Network.Gateway != "" {

@@ -308,6 +308,9 @@ forwards:
 		if v := d.metric(t, "rndis_netd_link_up"); v != "1" {
 			t.Errorf("link_up %q", v)
 		}
+		if v := d.metric(t, `rndis_netd_device_info{id="05c6:9024",protocol="rndis"}`); v != "1" {
+			t.Errorf("device_info %q", v)
+		}
 		if v := d.metric(t, fmt.Sprintf(`rndis_netd_proxy_connections_total{kind="socks5",listen=%q}`, socks)); v != "1" {
 			t.Errorf("socks5 connections %q", v)
 		}

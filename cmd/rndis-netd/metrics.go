@@ -17,14 +17,15 @@ func desc(name, help string, labels ...string) *prometheus.Desc {
 }
 
 var (
-	mLinkUp          = desc("link_up", "1 when the RNDIS link carries packets.")
+	mLinkUp          = desc("link_up", "1 when the link carries packets.")
+	mDeviceInfo      = desc("device_info", "1 for the device the link last started: its USB ID and the protocol spoken.", "id", "protocol")
 	mLinkEvents      = desc("link_events_total", "Link state changes by new state and cause.", "state", "cause")
 	mBytes           = desc("bytes_total", "Ethernet bytes through the link.", "direction")
 	mFrames          = desc("frames_total", "Ethernet frames through the link.", "direction")
 	mTransfers       = desc("transfers_total", "Bulk USB transfers.", "direction")
 	mDrops           = desc("drops_total", "Frames or transfers dropped, by direction and cause.", "direction", "cause")
 	mPacketsPerXfer  = desc("packets_per_transfer", "Frames per bulk transfer.", "direction")
-	mControlRequests = desc("control_requests_total", "RNDIS control requests completed.")
+	mControlRequests = desc("control_requests_total", "Control requests to the device completed (RNDIS messages, CDC class requests).")
 	mControlRTT      = desc("control_rtt_seconds_total", "Sum of the control requests' round-trip times.")
 	mFaults          = desc("device_faults_total", "Misbehaviour of the device caught by the host, by cause.", "cause")
 	mHalts           = desc("device_halts_total", "REMOTE_NDIS_HALT_MSGs sent by the device.")
@@ -56,6 +57,9 @@ func (m *metrics) Collect(ch chan<- prometheus.Metric) {
 		up = 1
 	}
 	gauge(mLinkUp, up)
+	if info := l.Info(); info.Protocol != "" {
+		gauge(mDeviceInfo, 1, info.USB.ID(), string(info.Protocol))
+	}
 	d.mu.Lock()
 	for k, v := range d.linkEvents {
 		counter(mLinkEvents, v, k.state, k.cause)
