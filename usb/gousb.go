@@ -136,8 +136,9 @@ var (
 	_ Narrower = libusbOpener{}
 )
 
-// Narrow returns an Opener for the device described by i only.
-func (o libusbOpener) Narrow(i Info) Opener { return libusbOpener{Same(i)} }
+// Narrow returns an Opener for the device described by i only, through
+// the protocol the selector asks for (Selector.Narrow).
+func (o libusbOpener) Narrow(i Info) Opener { return libusbOpener{o.sel.Narrow(i)} }
 
 // Open claims the first tether that sel selects, through the function
 // sel.Protocol asks for: it switches the device to the configuration that

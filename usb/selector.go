@@ -73,14 +73,18 @@ func (s Selector) Matches(i Info) bool {
 		(s.Path == "" || s.Path == i.Path)
 }
 
-// Same returns a selector for the device described by i after it comes
-// back: by serial number when it has one, else by the port it was in. The
-// protocol is left to the caller: a phone may come back offering another.
-func Same(i Info) Selector {
+// Narrow returns a selector for the device described by i after it comes
+// back: by serial number when it has one, else by the port it was in,
+// through the protocol s asks for (with auto, a phone that comes back
+// offering another protocol is opened at its best one).
+func (s Selector) Narrow(i Info) Selector {
+	n := Selector{VendorID: i.VendorID, ProductID: i.ProductID, Protocol: s.Protocol}
 	if i.Serial != "" {
-		return Selector{VendorID: i.VendorID, ProductID: i.ProductID, Serial: i.Serial}
+		n.Serial = i.Serial
+	} else {
+		n.Path = i.Path
 	}
-	return Selector{VendorID: i.VendorID, ProductID: i.ProductID, Path: i.Path}
+	return n
 }
 
 // PortPath formats a bus number and port numbers as "1-2.3".

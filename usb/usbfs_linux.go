@@ -73,8 +73,9 @@ var (
 	_ interface{ WaitChange(context.Context) error } = usbfsOpener{}
 )
 
-// Narrow returns an Opener for the device described by i only.
-func (o usbfsOpener) Narrow(i Info) Opener { return usbfsOpener{o.b, Same(i)} }
+// Narrow returns an Opener for the device described by i only, through
+// the protocol the selector asks for (Selector.Narrow).
+func (o usbfsOpener) Narrow(i Info) Opener { return usbfsOpener{o.b, o.sel.Narrow(i)} }
 
 // WaitChange waits for a USB device to be added or bound on the bus (a
 // kernel uevent), or for ctx to end.
