@@ -3,13 +3,14 @@ GO ?= go
 
 .PHONY: test check fuzz bench demo deps mem soak e2e bench-e2e
 
-# deps: the Debian packages the build needs (cgo, libusb).
+# deps: the Debian packages the tests need (cgo and libusb for the libusb
+# backend, QEMU and busybox for e2e/).
 deps:
 	@bash scripts/install-deps.sh
 
-# demo: the daemon against the built-in simulated phone.
-demo: deps
-	$(GO) run ./cmd/rndis-netd demo
+# demo: the daemon against the built-in simulated phone (Go only, no cgo).
+demo:
+	CGO_ENABLED=0 $(GO) run ./cmd/rndis-netd demo
 
 # test: formatting, vet, and every test with the race detector.
 test: check
