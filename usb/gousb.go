@@ -242,7 +242,14 @@ type gousbTransport struct {
 	notify *gousb.InEndpoint
 	info   Info
 
-	dataMu sync.Mutex // the data interface and its endpoints: SetAlternate against bulk I/O
+	// dataMu guards the data interface and its endpoints: SetAlternate and
+	// release take it to change them, bulk I/O reads them under RLock. A
+	// bulk-IN read holds its RLock while it waits for the device, which can
+	// be quiet for any time: a bulk-OUT write must not wait for that (with
+	// one exclusive lock it did, and against Linux's gadgets the host sent
+	// nothing while the device was silent: no ARP, no TCP SYN).
+	dataMu sync.RWMutex
+	rxMu   sync.Mutex // rx, between reads
 	data   *gousb.Interface
 	in     *gousb.InEndpoint // nil at a setting without the bulk pair
 	out    *gousb.OutEndpoint
@@ -359,8 +366,10 @@ var errNoBulk = errors.New("the data interface is at a setting without bulk endp
 // ReadBulk reads one transfer: gousb hands over URBs one at a time, so
 // there is never a second one known to have completed.
 func (t *gousbTransport) ReadBulk(ctx context.Context, buf []byte, sizes []int) (int, error) {
-	t.dataMu.Lock()
-	defer t.dataMu.Unlock()
+	t.dataMu.RLock()
+	defer t.dataMu.RUnlock()
+	t.rxMu.Lock()
+	defer t.rxMu.Unlock()
 	if t.in == nil {
 		return 0, fmt.Errorf("%v: bulk IN: %w", t.info, errNoBulk)
 	}
@@ -394,9 +403,9 @@ func (t *gousbTransport) ReadBulk(ctx context.Context, buf []byte, sizes []int) 
 // time. The link packs the next transfer while this one is on the bus.
 // Bulk OUT has its own lock in libusb; only SetAlternate excludes it here.
 func (t *gousbTransport) WriteBulk(ctx context.Context, p []byte) error {
-	t.dataMu.Lock()
+	t.dataMu.RLock()
 	out := t.out
-	t.dataMu.Unlock()
+	t.dataMu.RUnlock()
 	if out == nil {
 		return fmt.Errorf("%v: bulk OUT: %w", t.info, errNoBulk)
 	}
