@@ -145,8 +145,15 @@ type hostOpener struct {
 
 func (o hostOpener) Open(ctx context.Context) (Transport, error) { return o.h.Open(ctx, o.sel) }
 
-// Narrow returns an Opener for the device described by i only.
-func (o hostOpener) Narrow(i Info) Opener { return hostOpener{o.h, Same(i)} }
+// Narrow returns an Opener for the device described by i only, through
+// the function the selector asks for: without the protocol, a device that
+// came back was opened at its best function (g_ether with device.protocol
+// ecm came back as RNDIS).
+func (o hostOpener) Narrow(i Info) Opener {
+	sel := Same(i)
+	sel.Protocol = o.sel.Protocol
+	return hostOpener{o.h, sel}
+}
 
 // Open claims the first tether that sel selects, through the function
 // sel.Protocol asks for: it switches the device to the configuration that
