@@ -241,6 +241,8 @@ run_device() {
 	# The lease goes stale at the unplug and fresh again when the server acks it.
 	check "$name: the lease was re-confirmed within 30 s" wait_for 30 lease_fresh
 	check "$name: the same address" [ "$(lease_of)" = "$lease" ]
+	# The device that came back is opened through the function device.protocol names.
+	check "$name: /status shows protocol $proto after the re-plug" sh -c "wget -q -O - http://127.0.0.1:9741/status | grep -q '\"protocol\": \"$proto\"'"
 
 	case $proto in
 	rndis) ;;
@@ -264,7 +266,7 @@ run_device() {
 		# host selects the data interface's setting 0 (gether_disconnect).
 		check "$name: the gadget's data interface back at setting 0 ($GIF without carrier)" wait_for 2 carrier 0
 		check "$name: SET_INTERFACE to setting 0 on the wire" grep -q 's 01 0b 0000 0001 0000 0' /tmp/usbmon.txt
-		grep 's 01 0b' /tmp/usbmon.txt | tail -3
+		grep ' Co:' /tmp/usbmon.txt | tail -8
 		;;
 	esac
 	if [ -n "$failed" ]; then

@@ -116,10 +116,10 @@ for g in "${!lists[@]}"; do
 		"${lists[g]# }" "$backends" "$bench" "${E2E_LOG_LEVEL:-info}" >"$stage/etc/e2e.env"
 	(cd "$stage" && find . | cpio -o -H newc --quiet) | gzip -1 >"$work/initrd$g.gz"
 	# The bound: about 150 s a pair and backend (two minutes when all passes
-	# under TCG), 600 s for the benchmark, 60 s to boot.
+	# under TCG), 900 s for the benchmark, 60 s to boot.
 	read -ra mine <<<"${lists[g]}"
 	read -ra bs <<<"$backends"
-	limit=$((60 + 150 * ${#mine[@]} * ${#bs[@]} + 600 * bench))
+	limit=$((60 + 150 * ${#mine[@]} * ${#bs[@]} + 900 * bench))
 	echo "e2e: guest $g: ${lists[g]# } (backends $backends, bench $bench), at most $limit s"
 	(
 		start=$(date +%s)
