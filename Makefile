@@ -62,12 +62,16 @@ soak:
 mem:
 	RNDIS_NETD_MEM=1 $(GO) test ./cmd/rndis-netd -run '^TestMemory$$' -count=1 -v | grep -E 'RSS|PASS|FAIL'
 
-# e2e: rndis-netd against Linux's own RNDIS gadget (g_ether and configfs) in
-# Debian's kernel under QEMU; see e2e/run.sh.
+# e2e: rndis-netd against Linux's own gadgets (g_ether as RNDIS and as
+# CDC-ECM; configfs RNDIS, CDC-NCM and CDC-ECM functions) in Debian's kernel
+# under QEMU, two guests side by side; see e2e/run.sh (E2E_DEVICES,
+# E2E_BACKENDS, E2E_GUESTS choose what runs).
 e2e: deps
 	bash e2e/run.sh
 
-# bench-e2e: the same boot also moves 64 MiB through the kernel's rndis_host
-# and through rndis-netd, and prints both rates (a report, not a gate).
+# bench-e2e: the first guest also moves a stream each way through the
+# kernel's rndis_host, cdc_ncm and cdc_ether and through rndis-netd, and
+# prints the median rates and their ratios; every byte of every run is
+# checked (a run that loses bytes fails), the rates are a report.
 bench-e2e: deps
 	E2E_BENCH=1 bash e2e/run.sh

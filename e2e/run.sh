@@ -1,12 +1,20 @@
 #!/usr/bin/env bash
-# End-to-end test against real RNDIS devices: Linux's own RNDIS gadget (legacy
-# g_ether and a configfs gadget), joined to a USB host controller by dummy_hcd,
-# in Debian's kernel under qemu-system-x86_64 (software emulation). The guest's
-# /init (e2e/init.sh) runs rndis-netd as an unprivileged user against each
-# gadget and writes PASS/FAIL lines to its second serial port.
+# End-to-end test against real USB network devices: Linux's own gadgets
+# (legacy g_ether, offering RNDIS and CDC-ECM, and configfs gadgets with an
+# RNDIS, a CDC-NCM and a CDC-ECM function), joined to a USB host controller by
+# dummy_hcd, in Debian's kernel under qemu-system-x86_64 (software emulation).
+# The guest's /init (e2e/init.sh) runs rndis-netd as an unprivileged user
+# against each gadget and writes PASS/FAIL lines to its second serial port.
 #
-#   bash e2e/run.sh          # the test (make e2e)
-#   E2E_BENCH=1 bash e2e/run.sh   # also the side-by-side benchmark with the kernel's rndis_host
+#   bash e2e/run.sh               # the test (make e2e)
+#   E2E_BENCH=1 bash e2e/run.sh   # also the benchmark against the kernel's rndis_host, cdc_ncm, cdc_ether
+#
+# What runs (environment):
+#   E2E_DEVICES   GADGET:PROTOCOL pairs (default: all below), PROTOCOL being the daemon's device.protocol
+#   E2E_BACKENDS  the daemon's device.backend values, each against every pair (default: libusb)
+#   E2E_GUESTS    guests booted side by side, the pairs dealt out among them (default 2; the bench runs in the first)
+#   E2E_LOG_LEVEL the daemon's log level (default info)
+#   E2E_VERBOSE=1 the guests' consoles even when everything passed
 #
 # Downloads (the kernel package) stay in e2e/cache, which git ignores.
 set -euo pipefail
@@ -42,7 +50,14 @@ trap 'rm -rf "$work"' EXIT
 stage=$work/stage
 mkdir -p "$stage"/{bin,sbin,etc,proc,sys,dev,tmp,run,www,modules,lib,lib64,var/lib/misc,root}
 
-# The daemon, built as CI builds it (cgo, dynamically linked against libusb), with its libraries.
+devices=${E2E_DEVICES:-g_ether:auto g_ether:ecm configfs-rndis:rndis configfs-ncm:ncm configfs-ecm:ecm}
+backends=${E2E_BACKENDS:-libusb}
+guests=${E2E_GUESTS:-2}
+
+# The daemon, built as CI builds it (cgo, dynamically linked against libusb),
+# with the libraries ldd names copied beside it. This is the one place the
+# binary is built: a static non-cgo build (for device.backend usbfs) would go
+# here, and the ldd loop then copies nothing.
 (cd "$root" && go build -o "$stage/bin/rndis-netd" ./cmd/rndis-netd)
 for lib in $(ldd "$stage/bin/rndis-netd" | grep -o '/[^ ]*'); do
 	mkdir -p "$stage$(dirname "$lib")"
@@ -69,9 +84,13 @@ add() {
 	cp "$f" "$stage/modules/"
 	order+=("$(basename "$f" .ko)")
 }
-for m in usb-common usbcore udc-core dummy_hcd configfs libcomposite u_ether usb_f_rndis usb_f_ecm usb_f_ecm_subset usbmon; do add "$m"; done
+# base.order: loaded at boot, the gadget side (the configfs functions rndis,
+# ncm, ecm) and usbmon; nothing of the kernel's host-side network drivers, so
+# that only the daemon claims the devices. all.order adds g_ether (loaded per
+# plug) and the kernel's host drivers the benchmark compares with.
+for m in usb-common usbcore udc-core dummy_hcd configfs libcomposite u_ether usb_f_rndis usb_f_ncm usb_f_ecm usb_f_ecm_subset usbmon; do add "$m"; done
 printf '%s\n' "${order[@]}" >"$stage/modules/base.order"
-for m in g_ether usbnet cdc_ether rndis_host; do add "$m"; done
+for m in g_ether usbnet cdc_ether cdc_ncm rndis_host; do add "$m"; done
 printf '%s\n' "${order[@]}" >"$stage/modules/all.order"
 
 cp "$here/init.sh" "$stage/init"
@@ -80,25 +99,62 @@ cp "$here"/guest/* "$stage/etc/"
 echo "root:x:0:0::/root:/bin/sh" >"$stage/etc/passwd"
 echo "user:x:1000:1000::/tmp:/bin/sh" >>"$stage/etc/passwd"
 printf 'root:x:0:\nuser:x:1000:\nplugdev:x:46:user\n' >"$stage/etc/group"
-[ "${E2E_BENCH:-}" = 1 ] && touch "$stage/etc/bench"
 
-(cd "$stage" && find . | cpio -o -H newc --quiet) | gzip -1 >"$work/initrd.gz"
+# The pairs dealt out round-robin, one list per guest; a guest without any
+# is not booted.
+read -ra all <<<"$devices"
+declare -a lists=()
+for i in "${!all[@]}"; do
+	g=$((i % guests))
+	lists[g]="${lists[g]:-} ${all[i]}"
+done
+pids=()
+for g in "${!lists[@]}"; do
+	bench=0
+	[ "$g" = 0 ] && [ "${E2E_BENCH:-}" = 1 ] && bench=1
+	printf 'E2E_DEVICES="%s"\nE2E_BACKENDS="%s"\nE2E_BENCH=%s\nE2E_LOG_LEVEL=%s\n' \
+		"${lists[g]# }" "$backends" "$bench" "${E2E_LOG_LEVEL:-info}" >"$stage/etc/e2e.env"
+	(cd "$stage" && find . | cpio -o -H newc --quiet) | gzip -1 >"$work/initrd$g.gz"
+	# The bound: about 150 s a pair and backend (two minutes when all passes
+	# under TCG), 900 s for the benchmark, 60 s to boot.
+	read -ra mine <<<"${lists[g]}"
+	read -ra bs <<<"$backends"
+	limit=$((60 + 150 * ${#mine[@]} * ${#bs[@]} + 900 * bench))
+	echo "e2e: guest $g: ${lists[g]# } (backends $backends, bench $bench), at most $limit s"
+	(
+		start=$(date +%s)
+		timeout "$limit" qemu-system-x86_64 -M pc -accel tcg -cpu max -smp 1 -m 768 -nodefaults -no-user-config -nographic \
+			-no-reboot -kernel "$vmlinuz" -initrd "$work/initrd$g.gz" -append "console=ttyS0 panic=-1 quiet" \
+			-serial "file:$work/console$g.log" -serial "file:$work/result$g.log" -monitor none || true
+		echo "e2e: guest $g ran $(($(date +%s) - start)) s"
+	) &
+	pids+=($!)
+done
+echo "e2e: booting $pkg under QEMU (software emulation), ${#pids[@]} guest(s)"
+wait "${pids[@]}"
 
-echo "e2e: booting $pkg under QEMU (software emulation)"
-start=$(date +%s)
-timeout 540 qemu-system-x86_64 -M pc -accel tcg -cpu max -smp 1 -m 768 -nodefaults -no-user-config -nographic \
-	-no-reboot -kernel "$vmlinuz" -initrd "$work/initrd.gz" -append "console=ttyS0 panic=-1 quiet" \
-	-serial "file:$work/console.log" -serial "file:$work/result.log" -monitor none || true
-echo "e2e: guest ran $(($(date +%s) - start)) s"
+# The frames the daemon captured at debug level, of each run with a failure.
+for g in "${!lists[@]}"; do
+	mkdir -p "$cache/pcap"
+	tr -d '\r' <"$work/console$g.log" | awk -v dir="$cache/pcap" '
+		/^PCAP-BEGIN / { name = $2; gsub("/", "-", name); out = dir "/" name ".b64"; printf "" >out; next }
+		/^PCAP-END/ { close(out); system("base64 -d " out " >" substr(out, 1, length(out) - 4) ".pcap && rm " out); print "e2e: frames of " name " in " substr(out, 1, length(out) - 4) ".pcap"; out = ""; next }
+		out != "" { print >out }'
+done
 
-cat "$work/result.log"
-if [ "${E2E_VERBOSE:-}" = 1 ] || ! grep -q '^E2E DONE' "$work/result.log" || grep -q '^FAIL' "$work/result.log"; then
-	echo "---- guest console ----"
-	tail -n 200 "$work/console.log"
-fi
-grep -q '^E2E DONE' "$work/result.log" || { echo "e2e: the guest did not finish" >&2; exit 1; }
-if grep -q '^FAIL' "$work/result.log"; then
+status=0
+for g in "${!lists[@]}"; do
+	echo "---- guest $g: ${lists[g]# } ----"
+	cat "$work/result$g.log"
+	if [ "${E2E_VERBOSE:-}" = 1 ] || ! grep -q '^E2E DONE' "$work/result$g.log" || grep -q '^FAIL' "$work/result$g.log"; then
+		echo "---- guest $g console ----"
+		sed '/^PCAP-BEGIN/,/^PCAP-END/d' "$work/console$g.log" | tail -n 300
+	fi
+	grep -q '^E2E DONE' "$work/result$g.log" || { echo "e2e: guest $g did not finish" >&2; status=1; }
+	if grep -q '^FAIL' "$work/result$g.log"; then status=1; fi
+done
+if [ "$status" != 0 ]; then
 	echo "e2e: FAILED" >&2
 	exit 1
 fi
-echo "e2e: all passed"
+echo "e2e: all passed ($(cat "$work"/result*.log | grep -c '^PASS') checks)"

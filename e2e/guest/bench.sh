@@ -1,89 +1,161 @@
-# Sourced by the e2e guest's /init with E2E_BENCH=1: one byte stream of
-# 64 MiB from the gadget's httpd to the host side, (a) through Linux's own
-# rndis_host driver and (b) through rndis-netd, in the same boot. The
-# gadget's usb0 lives in a network namespace of its own so that traffic
-# crosses the USB link instead of staying inside the kernel.
-bench_size_mb=64
-dd if=/dev/zero of=/www/big.bin bs=1M count=$bench_size_mb 2>/dev/null
+# Sourced by the e2e guest's /init with E2E_BENCH=1, after the checks: for
+# each configfs gadget (RNDIS, CDC-NCM, CDC-ECM), one byte stream each way,
+# (a) through the kernel's own host driver (rndis_host, cdc_ncm, cdc_ether)
+# and (b) through rndis-netd's forwards, in the same boot, 3 runs each; the
+# median rates and their ratio are printed. Download: the gadget's httpd to
+# wget on the host side. Upload: nc on the host side to a byte-counting sink
+# (nc -l | wc -c) on the gadget, whose count is checked. The gadget's
+# interface lives in a network namespace of its own so that traffic crosses
+# the USB link instead of staying inside the kernel.
+# Sizes: under TCG the daemon downloads at 1-5 MB/s and uploads at about
+# 0.1 MB/s (the kernel's drivers: 15-20 and 1 MB/s), so the upload is
+# smaller to keep the whole benchmark within a few minutes.
+down_mb=16
+up_mb=2
+bench_runs=3
+dd if=/dev/zero of=/www/big.bin bs=1M count=$down_mb 2>/dev/null
 
-# gadget_ns: moves usb0 into a new network namespace running udhcpd and httpd.
+# gadget_ns: moves the gadget's interface into a new network namespace
+# running udhcpd and httpd.
 gadget_ns() {
-	wait_for 10 ip link show usb0 || return 1
+	wait_for 10 ip link show "$GIF" || return 1
+	rm -f /tmp/ns.pid
 	unshare -n sh -c 'echo $$ >/tmp/ns.pid; exec sleep 100000' &
 	wait_for 5 test -s /tmp/ns.pid || return 1
 	ns=$(cat /tmp/ns.pid)
-	ip link set usb0 netns "$ns" || return 1
-	nsenter -t "$ns" -n sh -c 'ip link set lo up; ip addr add 192.168.7.1/24 dev usb0; ip link set usb0 up;
-		touch /var/lib/misc/udhcpd.leases; udhcpd /etc/udhcpd.conf; httpd -p 80 -h /www'
+	ip link set "$GIF" netns "$ns" || return 1
+	sed "s/^interface .*/interface $GIF/" /etc/udhcpd.conf >/tmp/udhcpd.conf
+	nsenter -t "$ns" -n sh -c "ip link set lo up; ip addr add 192.168.7.1/24 dev $GIF; ip link set $GIF up;
+		touch /var/lib/misc/udhcpd.leases; udhcpd /tmp/udhcpd.conf; httpd -p 80 -h /www"
 }
-# gadget_ns_stop: usb0 back to the first namespace (where its name is free
-# once the host side's interface is gone), and the namespace ended.
+# gadget_ns_stop: the interface back to the first namespace (where its name
+# is free once the host side's interface is gone), and the namespace ended.
 gadget_ns_stop() {
-	nsenter -t "$(cat /tmp/ns.pid)" -n ip link set usb0 netns 1
-	kill "$(cat /tmp/ns.pid)" 2>/dev/null
+	nsenter -t "$ns" -n ip link set "$GIF" netns 1
+	kill "$ns" 2>/dev/null
 	rm -f /tmp/ns.pid
 }
-rate() { awk -v mb="$bench_size_mb" -v s="$1" 'BEGIN { printf "%.1f", mb * 1.048576 / s }'; } # MB/s
+rate() { awk -v b="$2" -v s="$1" 'BEGIN { printf "%.2f", b * 1048576 / s / 1e6 }'; } # SECONDS MIB: MB/s
+median() { printf '%s\n' "$@" | sort -n | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+since() { awk -v a="$1" -v b="$(uptime_s)" 'BEGIN { printf "%.2f", b - a }'; }
 
-# timed_fetch URL: seconds to fetch the whole file, or nothing if it failed.
-timed_fetch() {
+# timed_download URL: seconds to fetch the whole file, or nothing if it failed.
+timed_download() {
 	a=$(uptime_s)
-	if wget -O /tmp/big.out "$1" >/tmp/wget.log 2>&1 && [ "$(stat -c %s /tmp/big.out)" = $((bench_size_mb * 1048576)) ]; then
-		awk -v a="$a" -v b="$(uptime_s)" 'BEGIN { printf "%.2f", b - a }'
+	if timeout 300 wget -O /tmp/big.out "$1" >/tmp/wget.log 2>&1 && [ "$(stat -c %s /tmp/big.out)" = $((down_mb * 1048576)) ]; then
+		since "$a"
 	else
 		cat /tmp/wget.log >&2
 	fi
 	rm -f /tmp/big.out
 }
 
-killall udhcpd httpd 2>/dev/null
-httpd -p 80 -h /www
+# timed_upload HOST PORT: seconds until the gadget's sink has counted the
+# whole stream sent to HOST:PORT, or nothing if it failed. The sink's stdin
+# is a FIFO it holds open itself: nc ends its side of the connection when
+# its stdin ends, which would end the upload at once.
+timed_upload() {
+	rm -f /tmp/up.count /tmp/up.tmp /tmp/hold
+	mkfifo /tmp/hold
+	nsenter -t "$ns" -n sh -c 'exec 3<>/tmp/hold; nc -l -p 5001 <&3 3<&- | { wc -c >/tmp/up.tmp; mv /tmp/up.tmp /tmp/up.count; }' >/dev/null 2>&1 &
+	wait_for 5 sh -c "nsenter -t $ns -n netstat -ltn | grep -q ':5001 '" || { echo "bench: the sink does not listen" >&2; return; }
+	a=$(uptime_s)
+	dd if=/dev/zero bs=1M count=$up_mb 2>/dev/null | timeout 300 nc "$1" "$2" >/dev/null &
+	if wait_for 300 test -e /tmp/up.count && [ "$(tr -d ' ' </tmp/up.count)" = $((up_mb * 1048576)) ]; then
+		since "$a"
+	else
+		echo "bench: the sink counted $(cat /tmp/up.count 2>/dev/null) of $((up_mb * 1048576)) bytes" >&2
+	fi
+}
 
-# (a) the kernel's rndis_host.
-for m in $(cat /modules/all.order); do
-	[ "$m" = g_ether ] && continue # it would take the UDC from the configfs gadget
-	grep -q "^${m//-/_} " /proc/modules || insmod "/modules/$m.ko"
-done
-configfs_plug
-if gadget_ns; then
-	echo "bench: gadget usb0 in namespace $(cat /tmp/ns.pid)"
-	wait_for 10 sh -c 'ls /sys/bus/usb/drivers/rndis_host/ | grep -q :'
+# runs NAME DIRECTION MIB COMMAND...: the command bench_runs times; a line
+# per run, and the median in $med (empty, and a FAIL, if any run failed).
+runs() {
+	rn=$1 rd=$2 rm=$3
+	shift 3
+	all="" med=""
+	for i in $(seq $bench_runs); do
+		s=$("$@")
+		if [ -z "$s" ]; then
+			fail "bench $rn $rd: run $i moved $rm MiB completely"
+			return
+		fi
+		echo "bench: $rn $rd run $i: $rm MiB in $s s = $(rate "$s" "$rm") MB/s"
+		all="$all $s"
+	done
+	pass "bench $rn $rd: $bench_runs runs of $rm MiB, every byte there"
+	med=$(median $all)
+}
+report() { # PROTOCOL DIRECTION MIB KERNEL_DRIVER KERNEL_S OURS_S
+	[ -n "$5" ] && [ -n "$6" ] || return
+	say "BENCH $1 $2: kernel $4 $(rate "$5" "$3") MB/s, rndis-netd $(rate "$6" "$3") MB/s (median of $bench_runs, $3 MiB), ratio rndis-netd / $4 $(awk -v a="$5" -v b="$6" 'BEGIN { printf "%.2f", a / b }')"
+}
+
+# bench_one GADGET PROTOCOL KERNEL_DRIVER
+bench_one() {
+	bg=$1 bp=$2 kd=$3
+	name="$bg/$bp/$backend"
+	kdown="" kup="" odown="" oup=""
+	plug "$bg" || { fail "bench $name: gadget did not start"; return; }
+	gadget_ns || { fail "bench $name: gadget namespace"; unplug "$bg"; return; }
+
+	# (a) the kernel's driver, bound by the kernel on the plug.
 	host_if=""
-	for i in $(seq 50); do
+	for i in $(seq 100); do
 		for n in /sys/class/net/*; do
-			[ "$(basename "$(readlink "$n/device/driver" 2>/dev/null)")" = rndis_host ] && host_if=$(basename "$n")
+			[ "$(basename "$(readlink "$n/device/driver" 2>/dev/null)")" = "$kd" ] && host_if=$(basename "$n")
 		done
 		[ -n "$host_if" ] && break
 		sleep 0.1
 	done
-	echo "bench: rndis_host interface ${host_if:-none}"
-	[ -n "$host_if" ] || { dmesg | tail -15; ls /sys/bus/usb/devices/ /sys/class/net/; }
-	ip addr add 192.168.7.2/24 dev "$host_if"
-	ip link set "$host_if" up
-	wait_for 10 wget -q -O /dev/null http://192.168.7.1/file.bin || echo "bench: the gadget's httpd is not reachable through rndis_host"
-	kernel_s=$(timed_fetch http://192.168.7.1/big.bin)
-	[ -n "$kernel_s" ] && say "BENCH kernel rndis_host: $bench_size_mb MiB in $kernel_s s = $(rate "$kernel_s") MB/s"
-fi
-configfs_unplug
-rmmod rndis_host cdc_ether usbnet
-gadget_ns_stop
-
-# (b) rndis-netd, as the same unprivileged user, on the same gadget.
-configfs_plug || echo "bench: gadget did not start again"
-if gadget_ns && give_device 0525; then
-	as_user "/bin/rndis-netd run --config /etc/e2e.yaml --log.level warn >/tmp/bench-daemon.log 2>&1" &
-	if wait_for 60 wget -q -O /dev/null http://127.0.0.1:9741/healthz; then
-		wait_for 10 wget -q -O /dev/null http://127.0.0.1:8080/file.bin
-		ours_s=$(timed_fetch http://127.0.0.1:8080/big.bin)
-		[ -n "$ours_s" ] && say "BENCH rndis-netd: $bench_size_mb MiB in $ours_s s = $(rate "$ours_s") MB/s"
-		[ -n "${kernel_s:-}" ] && [ -n "$ours_s" ] && say "BENCH ratio rndis-netd / rndis_host: $(awk -v a="$kernel_s" -v b="$ours_s" 'BEGIN { printf "%.2f", a / b }')"
+	if [ -z "$host_if" ]; then
+		fail "bench $name: $kd bound the gadget"
+		dmesg | tail -15
 	else
-		say "BENCH rndis-netd did not come up"
+		echo "bench: $kd interface $host_if"
+		ip addr add 192.168.7.2/24 dev "$host_if"
+		ip link set "$host_if" up
+		if wait_for 20 timeout 10 wget -q -O /dev/null http://192.168.7.1/file.bin; then
+			runs "$kd" download $down_mb timed_download http://192.168.7.1/big.bin
+			kdown=$med
+			runs "$kd" upload $up_mb timed_upload 192.168.7.1 5001
+			kup=$med
+		else
+			fail "bench $name: the gadget's httpd reachable through $kd"
+		fi
+		ip link set "$host_if" down
+	fi
+
+	# (b) rndis-netd, as the same unprivileged user, on the same plug: its
+	# claim detaches the kernel's driver (libusb's auto-detach).
+	give_device 0525
+	as_user "RNDIS_NETD_DEVICE_PROTOCOL=$bp RNDIS_NETD_DEVICE_BACKEND=$backend /bin/rndis-netd run --config /etc/e2e.yaml --log.level warn >/tmp/bench-daemon.log 2>&1" &
+	if wait_for 60 wget -q -O /dev/null http://127.0.0.1:9741/healthz; then
+		check "bench $name: the daemon's claim detached $kd" sh -c "! ls /sys/bus/usb/drivers/$kd | grep -q '^1-1:'"
+		wait_for 20 timeout 10 wget -q -O /dev/null http://127.0.0.1:8080/file.bin
+		runs "rndis-netd $bp" download $down_mb timed_download http://127.0.0.1:8080/big.bin
+		odown=$med
+		runs "rndis-netd $bp" upload $up_mb timed_upload 127.0.0.1 8081
+		oup=$med
+	else
+		fail "bench $name: rndis-netd came up"
 		cat /tmp/bench-daemon.log
 	fi
 	kill -TERM "$(pidof rndis-netd)"
-	sleep 1
-else
-	echo "bench: no gadget for rndis-netd"
-fi
-gadget_ns_stop
+	wait_for 10 sh -c '! pidof rndis-netd'
+	report "$bp" download $down_mb "$kd" "$kdown" "$odown"
+	report "$bp" upload $up_mb "$kd" "$kup" "$oup"
+	unplug "$bg"
+	gadget_ns_stop
+}
+
+killall udhcpd httpd 2>/dev/null
+httpd -p 80 -h /www
+for m in $(cat /modules/all.order); do
+	[ "$m" = g_ether ] && continue # it would take the UDC from the configfs gadgets
+	grep -q "^${m//-/_} " /proc/modules || insmod "/modules/$m.ko"
+done
+backend=${E2E_BACKENDS%% *}
+bench_one configfs-rndis rndis rndis_host
+bench_one configfs-ncm ncm cdc_ncm
+bench_one configfs-ecm ecm cdc_ether
