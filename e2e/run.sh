@@ -11,7 +11,7 @@
 #
 # What runs (environment):
 #   E2E_DEVICES   GADGET:PROTOCOL pairs (default: all below), PROTOCOL being the daemon's device.protocol
-#   E2E_BACKENDS  the daemon's device.backend values, each against every pair (default: libusb)
+#   E2E_BACKENDS  the daemon's device.backend values, each against every pair (default: usbfs libusb)
 #   E2E_GUESTS    guests booted side by side, the pairs dealt out among them (default 2; the bench runs in the first)
 #   E2E_LOG_LEVEL the daemon's log level (default info)
 #   E2E_VERBOSE=1 the guests' consoles even when everything passed
@@ -51,7 +51,7 @@ stage=$work/stage
 mkdir -p "$stage"/{bin,sbin,etc,proc,sys,dev,tmp,run,www,modules,lib,lib64,var/lib/misc,root}
 
 devices=${E2E_DEVICES:-g_ether:auto g_ether:ecm configfs-rndis:rndis configfs-ncm:ncm configfs-ecm:ecm}
-backends=${E2E_BACKENDS:-libusb}
+backends=${E2E_BACKENDS:-usbfs libusb}
 guests=${E2E_GUESTS:-2}
 
 # The daemon, built as CI builds it (cgo, dynamically linked against libusb),

@@ -1,8 +1,9 @@
 # Sourced by the e2e guest's /init with E2E_BENCH=1, after the checks: for
 # each configfs gadget (RNDIS, CDC-NCM, CDC-ECM), one byte stream each way,
 # (a) through the kernel's own host driver (rndis_host, cdc_ncm, cdc_ether)
-# and (b) through rndis-netd's forwards, in the same boot, 3 runs each; the
-# median rates and their ratio are printed. Download: the gadget's httpd to
+# and (b) through rndis-netd's forwards with each backend, in the same boot,
+# 3 runs each; the median rates and their ratio are printed, and the
+# daemon's CPU time per GiB and write calls per MiB. Download: the gadget's httpd to
 # wget on the host side. Upload: nc on the host side to a byte-counting sink
 # (nc -l | wc -c) on the gadget, whose count is checked. The gadget's
 # interface lives in a network namespace of its own so that traffic crosses
@@ -86,16 +87,28 @@ runs() {
 	pass "bench $rn $rd: $bench_runs runs of $rm MiB, every byte there"
 	med=$(median $all)
 }
-report() { # PROTOCOL DIRECTION MIB KERNEL_DRIVER KERNEL_S OURS_S
+report() { # PROTOCOL DIRECTION MIB KERNEL_DRIVER KERNEL_S OURS_S BACKEND
 	[ -n "$5" ] && [ -n "$6" ] || return
-	say "BENCH $1 $2: kernel $4 $(rate "$5" "$3") MB/s, rndis-netd $(rate "$6" "$3") MB/s (median of $bench_runs, $3 MiB), ratio rndis-netd / $4 $(awk -v a="$5" -v b="$6" 'BEGIN { printf "%.2f", a / b }')"
+	say "BENCH $1 $2: kernel $4 $(rate "$5" "$3") MB/s, rndis-netd ($7) $(rate "$6" "$3") MB/s (median of $bench_runs, $3 MiB), ratio rndis-netd / $4 $(awk -v a="$5" -v b="$6" 'BEGIN { printf "%.2f", a / b }')"
+}
+# cpu_ticks PID: the process's user + system time in clock ticks, 100 a
+# second (USER_HZ on x86): /proc/PID/stat fields 14 and 15 (the command
+# name before them has no spaces here).
+cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
+# write_calls PID: the write system calls the process has made.
+write_calls() { awk '/^syscw:/ { print $2 }' "/proc/$1/io"; }
+# cost NAME PID TICKS0 WRITES0 MIB: the daemon's CPU seconds per GiB moved
+# and its write calls per MiB, since TICKS0 and WRITES0.
+cost() {
+	t=$(($(cpu_ticks "$2") - $3)) w=$(($(write_calls "$2") - $4))
+	say "BENCH $1: daemon CPU $(awk -v t="$t" -v hz=100 -v m="$5" 'BEGIN { printf "%.0f", t / hz / m * 1024 }') s per GiB, $(awk -v w="$w" -v m="$5" 'BEGIN { printf "%.0f", w / m }') write calls per MiB"
 }
 
 # bench_one GADGET PROTOCOL KERNEL_DRIVER
 bench_one() {
 	bg=$1 bp=$2 kd=$3
-	name="$bg/$bp/$backend"
-	kdown="" kup="" odown="" oup=""
+	name="$bg/$bp"
+	kdown="" kup=""
 	plug "$bg" || { fail "bench $name: gadget did not start"; return; }
 	gadget_ns || { fail "bench $name: gadget namespace"; unplug "$bg"; return; }
 
@@ -126,25 +139,34 @@ bench_one() {
 		ip link set "$host_if" down
 	fi
 
-	# (b) rndis-netd, as the same unprivileged user, on the same plug: its
-	# claim detaches the kernel's driver (libusb's auto-detach).
-	give_device 0525
-	as_user "RNDIS_NETD_DEVICE_PROTOCOL=$bp RNDIS_NETD_DEVICE_BACKEND=$backend /bin/rndis-netd run --config /etc/e2e.yaml --log.level warn >/tmp/bench-daemon.log 2>&1" &
-	if wait_for 60 wget -q -O /dev/null http://127.0.0.1:9741/healthz; then
-		check "bench $name: the daemon's claim detached $kd" sh -c "! ls /sys/bus/usb/drivers/$kd | grep -q '^1-1:'"
-		wait_for 20 timeout 10 wget -q -O /dev/null http://127.0.0.1:8080/file.bin
-		runs "rndis-netd $bp" download $down_mb timed_download http://127.0.0.1:8080/big.bin
-		odown=$med
-		runs "rndis-netd $bp" upload $up_mb timed_upload 127.0.0.1 8081
-		oup=$med
-	else
-		fail "bench $name: rndis-netd came up"
-		cat /tmp/bench-daemon.log
-	fi
-	kill -TERM "$(pidof rndis-netd)"
-	wait_for 10 sh -c '! pidof rndis-netd'
-	report "$bp" download $down_mb "$kd" "$kdown" "$odown"
-	report "$bp" upload $up_mb "$kd" "$kup" "$oup"
+	# (b) rndis-netd with each backend, as the same unprivileged user, on the
+	# same plug: its claim detaches the kernel's driver.
+	for backend in $E2E_BACKENDS; do
+		name="$bg/$bp/$backend"
+		odown="" oup=""
+		give_device 0525
+		as_user "RNDIS_NETD_DEVICE_PROTOCOL=$bp RNDIS_NETD_DEVICE_BACKEND=$backend /bin/rndis-netd run --config /etc/e2e.yaml --log.level warn >/tmp/bench-daemon.log 2>&1" &
+		if wait_for 60 wget -q -O /dev/null http://127.0.0.1:9741/healthz; then
+			check "bench $name: the daemon's claim detached $kd" sh -c "! ls /sys/bus/usb/drivers/$kd | grep -q '^1-1:'"
+			wait_for 20 timeout 10 wget -q -O /dev/null http://127.0.0.1:8080/file.bin
+			pid=$(pidof rndis-netd)
+			t0=$(cpu_ticks "$pid") w0=$(write_calls "$pid")
+			runs "rndis-netd $bp $backend" download $down_mb timed_download http://127.0.0.1:8080/big.bin
+			odown=$med
+			[ -n "$odown" ] && cost "$bp download ($backend)" "$pid" "$t0" "$w0" $((down_mb * bench_runs))
+			t0=$(cpu_ticks "$pid") w0=$(write_calls "$pid")
+			runs "rndis-netd $bp $backend" upload $up_mb timed_upload 127.0.0.1 8081
+			oup=$med
+			[ -n "$oup" ] && cost "$bp upload ($backend)" "$pid" "$t0" "$w0" $((up_mb * bench_runs))
+		else
+			fail "bench $name: rndis-netd came up"
+			cat /tmp/bench-daemon.log
+		fi
+		kill -TERM "$(pidof rndis-netd)"
+		wait_for 10 sh -c '! pidof rndis-netd'
+		report "$bp" download $down_mb "$kd" "$kdown" "$odown" "$backend"
+		report "$bp" upload $up_mb "$kd" "$kup" "$oup" "$backend"
+	done
 	unplug "$bg"
 	gadget_ns_stop
 }
@@ -155,7 +177,6 @@ for m in $(cat /modules/all.order); do
 	[ "$m" = g_ether ] && continue # it would take the UDC from the configfs gadgets
 	grep -q "^${m//-/_} " /proc/modules || insmod "/modules/$m.ko"
 done
-backend=${E2E_BACKENDS%% *}
 bench_one configfs-rndis rndis rndis_host
 bench_one configfs-ncm ncm cdc_ncm
 bench_one configfs-ecm ecm cdc_ether
