@@ -1,7 +1,7 @@
 # Targets a developer and CI use. `make test` is the test command of README.md.
 GO ?= go
 
-.PHONY: test check fuzz bench demo deps mem soak e2e bench-e2e
+.PHONY: test check fuzz bench demo deps mem soak e2e bench-e2e bench-cellular
 
 # deps: the Debian packages the build needs (cgo, libusb).
 deps:
@@ -68,3 +68,10 @@ e2e: deps
 # and through rndis-netd, and prints both rates (a report, not a gate).
 bench-e2e: deps
 	E2E_BENCH=1 bash e2e/run.sh
+
+# bench-cellular: TCP over an emulated cellular path (netem behind the
+# gadget: clean, lte, lossy, stall), the kernel's TCP against rndis-netd's
+# forwards and its embedded stack, each TCP variant, and the link-outage
+# stall target; about an hour of guest time (e2e/cellular-stage.sh).
+bench-cellular: deps
+	E2E_CELLULAR=full bash e2e/run.sh

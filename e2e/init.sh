@@ -177,7 +177,9 @@ configfs_plug() {
 configfs_unplug() { echo "" >$G/UDC; }
 
 say "E2E START $(uname -r)"
+[ -e /etc/cellular-only ] && { . /etc/cellular.sh; finish; } # issue 15, make bench-cellular
 run_flavour "g_ether" legacy_plug legacy_unplug
 run_flavour "configfs" configfs_plug configfs_unplug
 [ -e /etc/bench ] && . /etc/bench.sh
+[ -e /etc/cellular ] && . /etc/cellular.sh # issue 15, E2E_CELLULAR=short
 finish

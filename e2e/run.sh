@@ -81,12 +81,13 @@ echo "root:x:0:0::/root:/bin/sh" >"$stage/etc/passwd"
 echo "user:x:1000:1000::/tmp:/bin/sh" >>"$stage/etc/passwd"
 printf 'root:x:0:\nuser:x:1000:\nplugdev:x:46:user\n' >"$stage/etc/group"
 [ "${E2E_BENCH:-}" = 1 ] && touch "$stage/etc/bench"
+[ -n "${E2E_CELLULAR:-}" ] && . "$here/cellular-stage.sh" # issue 15: TCP over an emulated cellular path
 
 (cd "$stage" && find . | cpio -o -H newc --quiet) | gzip -1 >"$work/initrd.gz"
 
 echo "e2e: booting $pkg under QEMU (software emulation)"
 start=$(date +%s)
-timeout 540 qemu-system-x86_64 -M pc -accel tcg -cpu max -smp 1 -m 768 -nodefaults -no-user-config -nographic \
+timeout "${E2E_TIMEOUT:-540}" qemu-system-x86_64 -M pc -accel tcg -cpu max -smp 1 -m 768 -nodefaults -no-user-config -nographic \
 	-no-reboot -kernel "$vmlinuz" -initrd "$work/initrd.gz" -append "console=ttyS0 panic=-1 quiet" \
 	-serial "file:$work/console.log" -serial "file:$work/result.log" -monitor none || true
 echo "e2e: guest ran $(($(date +%s) - start)) s"
