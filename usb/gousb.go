@@ -357,23 +357,34 @@ func (t *gousbTransport) WaitNotification(ctx context.Context) ([]byte, error) {
 var errNoBulk = errors.New("the data interface is at a setting without bulk endpoints")
 
 // ReadBulk reads one transfer: gousb hands over URBs one at a time, so
-// there is never a second one known to have completed.
+// there is never a second one known to have completed. dataMu is held only
+// to find the stream, not while the read waits: WriteBulk takes it too,
+// and a read waits for as long as the device is quiet (holding it, every
+// frame out waited for the next frame in, and an ARP request to a quiet
+// phone never went).
 func (t *gousbTransport) ReadBulk(ctx context.Context, buf []byte, sizes []int) (int, error) {
 	t.dataMu.Lock()
-	defer t.dataMu.Unlock()
 	if t.in == nil {
+		t.dataMu.Unlock()
 		return 0, fmt.Errorf("%v: bulk IN: %w", t.info, errNoBulk)
 	}
 	if t.rx == nil {
 		rx, err := t.in.NewStream(rxURBSize, rxInFlight)
 		if err != nil {
+			t.dataMu.Unlock()
 			return 0, fmt.Errorf("%v: bulk IN stream: %w", t.info, mapErr(err))
 		}
 		t.rx = rx
 	}
-	n, err := readTransfer(func(p []byte) (int, error) { return t.rx.ReadContext(ctx, p) }, buf, rxURBSize)
+	rx := t.rx
+	t.dataMu.Unlock()
+	n, err := readTransfer(func(p []byte) (int, error) { return rx.ReadContext(ctx, p) }, buf, rxURBSize)
 	if err != nil {
-		t.rx = nil // a stream ends at its first error; the next read starts a new one
+		t.dataMu.Lock()
+		if t.rx == rx {
+			t.rx = nil // a stream ends at its first error; the next read starts a new one
+		}
+		t.dataMu.Unlock()
 		if ctx.Err() != nil {
 			return 0, ctx.Err()
 		}
