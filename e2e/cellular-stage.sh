@@ -11,7 +11,8 @@
 #                       variants, three 16 MiB runs per cell, the stall target
 #
 # E2E_CELL_<NAME> overrides a setting of e2e/guest/cellular.sh (PROFILES,
-# RUNS, SIZE_MB, VARIANTS, PATHS, STALL, STALL_DOWN_S, RATE_DOWN, RATE_UP).
+# RUNS, SIZE_MB, VARIANTS, PATHS, STALL, STALL_DOWN_S, STALL_WINDOW_S,
+# STALL_VARIANTS, RATE_DOWN, RATE_UP).
 # Uses run.sh's $root, $stage and add().
 case "$E2E_CELLULAR" in
 short)
@@ -28,7 +29,7 @@ full)
 	exit 1
 	;;
 esac
-for name in PROFILES RUNS SIZE_MB VARIANTS PATHS STALL STALL_DOWN_S RATE_DOWN RATE_UP; do
+for name in PROFILES RUNS SIZE_MB VARIANTS PATHS STALL STALL_DOWN_S STALL_WINDOW_S STALL_VARIANTS RATE_DOWN RATE_UP; do
 	var=E2E_CELL_$name
 	[ -n "${!var:-}" ] && cell_conf="$cell_conf CELL_$name=\"${!var}\""
 done

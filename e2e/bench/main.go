@@ -49,6 +49,7 @@ import (
 
 	"github.com/rndis-netd/rndis-netd/stack"
 	"github.com/rndis-netd/rndis-netd/usb"
+	tcpipstack "gvisor.dev/gvisor/pkg/tcpip/stack"
 )
 
 func main() {
@@ -91,6 +92,7 @@ func main() {
 		return d.DialContext(ctx, "tcp", *addr)
 	}
 	var links *linkWatch
+	var tetherStack *tcpipstack.Stack
 	if *embedded {
 		host, err := usb.NewHost()
 		if err != nil {
@@ -106,6 +108,7 @@ func main() {
 			log.Fatal(err)
 		}
 		defer tether.Close()
+		tetherStack = tether.Stack()
 		links = &linkWatch{}
 		links.up.Store(true)
 		tether.Subscribe(func(ev stack.Event) {
@@ -123,6 +126,12 @@ func main() {
 
 	conn, err := dial(ctx)
 	if err != nil {
+		if tetherStack != nil { // what the route lookup saw
+			log.Printf("routes %v", tetherStack.GetRouteTable())
+			for id, info := range tetherStack.NICInfo() {
+				log.Printf("nic %d enabled=%v up=%v addrs %v", id, tetherStack.CheckNIC(id), info.Flags.Up, info.ProtocolAddresses)
+			}
+		}
 		log.Fatal(err)
 	}
 	defer conn.Close()

@@ -21,8 +21,9 @@
 # before PATH's, and its ip cannot name a veth's peer.
 export IP=/opt/iproute2/ip TC=/bin/tc
 : "${CELL_PATHS:=kernel daemon embedded}"
-: "${CELL_RATE_DOWN:=10}" "${CELL_RATE_UP:=10}" # Mbit/s; 0: no rate limit (calibration)
-: "${CELL_STALL_DOWN_S:=3}"
+: "${CELL_RATE_DOWN:=10}" "${CELL_RATE_UP:=4}" # Mbit/s; 0: no rate limit. rndis-netd through USB under TCG: ~23 down, ~5 up idle
+: "${CELL_STALL_DOWN_S:=3}"   # each outage: the UDC unbound this long (the brief: at most 5 s)
+: "${CELL_STALL_WINDOW_S:=6}" # after link-up, the stream has this long to move (the target: 2 s)
 : "${CELL_STALL_VARIANTS:=default rack}"
 cell_bytes=$((CELL_SIZE_MB * 1048576))
 cell_raw=/tmp/cell.raw
@@ -47,9 +48,14 @@ cell_die() {
 }
 cell_say() { say "INFO cellular: $*"; }
 
+# rndis_host and its dependencies only for the kernel's turn, the last, so
+# that rndis-netd's turns find a gadget no kernel driver has had.
 for m in $(cat /modules/cellular.order); do
-	[ "$m" = g_ether ] && continue # it would take the UDC from the configfs gadget
+	case $m in g_ether | usbnet | cdc_ether | rndis_host) continue ;; esac # g_ether would take the UDC
 	grep -q "^${m//-/_} " /proc/modules || insmod "/modules/$m.ko" || cell_die "insmod $m"
+done
+for m in rndis_host cdc_ether usbnet; do
+	grep -q "^$m " /proc/modules && { rmmod "$m" || cell_die "rmmod $m"; }
 done
 killall udhcpd 2>/dev/null # the usual e2e's, on the root ns's usb0
 
@@ -70,6 +76,10 @@ dd if=/dev/zero of=/srv/www/cell.bin bs=1 count=0 seek="$cell_bytes" 2>/dev/null
 dd if=/dev/zero of=/srv/www/huge.bin bs=1 count=0 seek=1099511627776 2>/dev/null
 echo hello >/srv/www/small.txt
 
+# After the usual e2e (E2E_CELLULAR=short) the gadget is still bound and
+# bench.sh's rndis-netd may still be stopping.
+cell_wait 10 sh -c '! pidof rndis-netd' || cell_die "an earlier rndis-netd did not stop"
+[ -d "$G" ] && configfs_unplug 2>/dev/null
 configfs_plug || cell_die "gadget did not start"
 wait_for 10 $IP link show usb0 || cell_die "usb0 never appeared"
 cell_ns phone
@@ -193,6 +203,11 @@ cell_matrix() {
 
 # (a) Linux's TCP through rndis_host, in the root namespace.
 cell_kernel() {
+	configfs_unplug
+	for m in usbnet cdc_ether rndis_host; do
+		grep -q "^$m " /proc/modules || insmod "/modules/$m.ko" || cell_die "insmod $m"
+	done
+	configfs_plug || cell_die "gadget did not start for rndis_host"
 	host_if=""
 	# the interface rndis_host bound: the one under its interface's directory
 	cell_wait 10 sh -c 'ls /sys/bus/usb/drivers/rndis_host/*/net/ | grep -q .' &&
@@ -204,16 +219,6 @@ cell_kernel() {
 	cell_wait 10 timeout 5 wget -q -O /dev/null http://10.99.0.2/small.txt || cell_die "the internet namespace through rndis_host"
 	cell_matrix kernel linux root 10.99.0.2:80 10.99.0.2:9000
 }
-# The device to uid 1000, without rndis_host.
-cell_no_kernel() {
-	configfs_unplug
-	for m in rndis_host cdc_ether usbnet; do
-		grep -q "^$m " /proc/modules && { rmmod "$m" || cell_die "rmmod $m"; }
-	done
-	configfs_plug || cell_die "gadget did not start again"
-	give_device 0525 || cell_die "no device node for uid 1000"
-}
-
 # cell_daemon_start VARIANT / cell_daemon_stop: rndis-netd as uid 1000 with
 # forwards 127.0.0.1:8081 to httpd and :8082 to the sink.
 cell_daemon_start() {
@@ -261,7 +266,7 @@ cell_stall() {
 		addr=127.0.0.1:8081
 		[ "$dir" = put ] && addr=127.0.0.1:8082
 		timeout $((CELL_STALL * (CELL_STALL_DOWN_S + 40) + 60)) bench "$dir" -addr "$addr" -path /huge.bin \
-			-stall "$CELL_STALL" -down "${CELL_STALL_DOWN_S}s" -udc "$G/UDC" -chown-usb 1000 \
+			-stall "$CELL_STALL" -down "${CELL_STALL_DOWN_S}s" -window "${CELL_STALL_WINDOW_S}s" -udc "$G/UDC" -chown-usb 1000 \
 			-healthz http://127.0.0.1:9741/healthz >/tmp/stall.out 2>/tmp/stall.err
 		rc=$?
 		cat /tmp/stall.err
@@ -297,8 +302,7 @@ cell_table() {
 
 cell_say "set up in $(awk -v a="$cell_t0" -v b="$(uptime_s)" 'BEGIN { printf "%.0f", b - a }') s"
 cell_say "mode $CELL_MODE: profiles $CELL_PROFILES, paths $CELL_PATHS, variants $CELL_VARIANTS, $CELL_RUNS run(s) of $CELL_SIZE_MB MiB, rate $CELL_RATE_DOWN/$CELL_RATE_UP Mbit/s"
-case " $CELL_PATHS " in *" kernel "*) cell_kernel ;; esac
-cell_no_kernel
+give_device 0525 || cell_die "no device node for uid 1000"
 case " $CELL_PATHS " in *" daemon "*)
 	for v in $CELL_VARIANTS; do
 		cell_daemon_start "$v"
@@ -313,7 +317,6 @@ case " $CELL_PATHS " in *" embedded "*)
 	done
 	;;
 esac
-cell_table
 if [ "$CELL_STALL" -gt 0 ]; then
 	for v in $CELL_STALL_VARIANTS; do
 		cell_daemon_start "$v"
@@ -321,5 +324,7 @@ if [ "$CELL_STALL" -gt 0 ]; then
 		cell_daemon_stop
 	done
 fi
+case " $CELL_PATHS " in *" kernel "*) cell_kernel ;; esac
 cell_stop_outages
+cell_table
 cell_say "done in $(awk -v a="$cell_t0" -v b="$(uptime_s)" 'BEGIN { printf "%.0f", b - a }') s of guest time"
