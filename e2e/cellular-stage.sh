@@ -12,7 +12,7 @@
 #
 # E2E_CELL_<NAME> overrides a setting of e2e/guest/cellular.sh (PROFILES,
 # RUNS, SIZE_MB, VARIANTS, PATHS, STALL, STALL_DOWN_S, STALL_WINDOW_S,
-# STALL_VARIANTS, RATE_DOWN, RATE_UP).
+# STALL_VARIANTS, STALL_DIRS, RATE_DOWN, RATE_UP).
 # Uses run.sh's $root, $stage and add().
 case "$E2E_CELLULAR" in
 short)
@@ -29,7 +29,7 @@ full)
 	exit 1
 	;;
 esac
-for name in PROFILES RUNS SIZE_MB VARIANTS PATHS STALL STALL_DOWN_S STALL_WINDOW_S STALL_VARIANTS RATE_DOWN RATE_UP; do
+for name in PROFILES RUNS SIZE_MB VARIANTS PATHS STALL STALL_DOWN_S STALL_WINDOW_S STALL_VARIANTS STALL_DIRS RATE_DOWN RATE_UP; do
 	var=E2E_CELL_$name
 	[ -n "${!var:-}" ] && cell_conf="$cell_conf CELL_$name=\"${!var}\""
 done

@@ -20,11 +20,12 @@
 # iproute2's ip and tc by their paths: this busybox runs its own applets
 # before PATH's, and its ip cannot name a veth's peer.
 export IP=/opt/iproute2/ip TC=/bin/tc
-: "${CELL_PATHS:=kernel daemon embedded}"
+: "${CELL_PATHS:=kernel daemon embedded}" # "none": the stall target only
 : "${CELL_RATE_DOWN:=10}" "${CELL_RATE_UP:=4}" # Mbit/s; 0: no rate limit. rndis-netd through USB under TCG: ~23 down, ~5 up idle
 : "${CELL_STALL_DOWN_S:=3}"   # each outage: the UDC unbound this long (the brief: at most 5 s)
 : "${CELL_STALL_WINDOW_S:=6}" # after link-up, the stream has this long to move (the target: 2 s)
 : "${CELL_STALL_VARIANTS:=default rack}"
+: "${CELL_STALL_DIRS:=get put}"
 cell_bytes=$((CELL_SIZE_MB * 1048576))
 cell_raw=/tmp/cell.raw
 : >"$cell_raw"
@@ -262,11 +263,11 @@ cell_daemon_stop() {
 cell_stall() {
 	v=$1
 	cell_profile lte
-	for dir in get put; do
+	for dir in $CELL_STALL_DIRS; do
 		addr=127.0.0.1:8081
 		[ "$dir" = put ] && addr=127.0.0.1:8082
 		timeout $((CELL_STALL * (CELL_STALL_DOWN_S + 40) + 60)) bench "$dir" -addr "$addr" -path /huge.bin \
-			-stall "$CELL_STALL" -down "${CELL_STALL_DOWN_S}s" -window "${CELL_STALL_WINDOW_S}s" -udc "$G/UDC" -chown-usb 1000 \
+			-stall "$CELL_STALL" -down "${CELL_STALL_DOWN_S}s" -window "${CELL_STALL_WINDOW_S}s" -udc "$G/UDC" -chown-usb 1000 -dir /tmp/sink \
 			-healthz http://127.0.0.1:9741/healthz >/tmp/stall.out 2>/tmp/stall.err
 		rc=$?
 		cat /tmp/stall.err
