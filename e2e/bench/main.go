@@ -162,6 +162,7 @@ func main() {
 	}
 	arrivals := run.arrivals()
 	if !run.get {
+		time.Sleep(time.Second) // the sink's next write of its record covers the last window
 		if arrivals, err = readArrivals(filepath.Join(*dir, run.id+".tl"), 15*time.Second); err != nil {
 			log.Fatal(err)
 		}
@@ -512,7 +513,24 @@ func sink(listen, dir string) error {
 				log.Printf("sink: %v: bad request %q: %v", c.RemoteAddr(), line, err)
 				return
 			}
+			// The record is also written every 500 ms: through a
+			// forward, the end of the stream comes only once the relay's
+			// send buffer has drained, seconds after the client's close.
 			var rec recorder
+			path := filepath.Join(dir, id+".tl")
+			done := make(chan struct{})
+			ticker := make(chan struct{})
+			go func() {
+				defer close(ticker)
+				for {
+					select {
+					case <-done:
+						return
+					case <-time.After(500 * time.Millisecond):
+						rec.write(path)
+					}
+				}
+			}()
 			buf := make([]byte, 64<<10)
 			for rec.total < size {
 				want := int64(len(buf))
@@ -525,7 +543,9 @@ func sink(listen, dir string) error {
 					break
 				}
 			}
-			if err := rec.write(filepath.Join(dir, id+".tl")); err != nil {
+			close(done)
+			<-ticker // one writer at a time: they share the temporary file
+			if err := rec.write(path); err != nil {
 				log.Printf("sink: %v", err)
 			}
 			fmt.Fprintf(c, "%d\n", rec.total)
