@@ -1,7 +1,7 @@
 # Targets a developer and CI use. `make test` is the test command of README.md.
 GO ?= go
 
-.PHONY: test check fuzz bench demo deps mem soak e2e bench-e2e
+.PHONY: test check fuzz bench demo deps mem soak e2e bench-e2e bench-cellular
 
 # deps: the Debian packages the tests need (cgo and libusb for the libusb
 # backend, QEMU and busybox for e2e/).
@@ -75,3 +75,10 @@ e2e: deps
 # checked (a run that loses bytes fails), the rates are a report.
 bench-e2e: deps
 	E2E_BENCH=1 bash e2e/run.sh
+
+# bench-cellular: TCP over an emulated cellular path (netem behind the
+# gadget: clean, lte, lossy, stall), the kernel's TCP against rndis-netd's
+# forwards and its embedded stack, each TCP variant, and the link-outage
+# stall target; about an hour of guest time (e2e/cellular-stage.sh).
+bench-cellular: deps
+	E2E_CELLULAR=full bash e2e/run.sh

@@ -12,6 +12,7 @@
 # What runs (environment):
 #   E2E_DEVICES   GADGET:PROTOCOL pairs (default: all below), PROTOCOL being the daemon's device.protocol
 #   E2E_BACKENDS  the daemon's device.backend values, each against every pair (default: usbfs libusb)
+#   E2E_LIBUSB_NCM=1  also runs NCM with the libusb backend, which fails (init.sh's known_stall)
 #   E2E_GUESTS    guests booted side by side, the pairs dealt out among them (default 2; the bench runs in the first)
 #   E2E_LOG_LEVEL the daemon's log level (default info)
 #   E2E_VERBOSE=1 the guests' consoles even when everything passed
@@ -99,6 +100,7 @@ cp "$here"/guest/* "$stage/etc/"
 echo "root:x:0:0::/root:/bin/sh" >"$stage/etc/passwd"
 echo "user:x:1000:1000::/tmp:/bin/sh" >>"$stage/etc/passwd"
 printf 'root:x:0:\nuser:x:1000:\nplugdev:x:46:user\n' >"$stage/etc/group"
+[ -n "${E2E_CELLULAR:-}" ] && . "$here/cellular-stage.sh" # issue 15: TCP over an emulated cellular path
 
 # The pairs dealt out round-robin, one list per guest; a guest without any
 # is not booted.
@@ -108,19 +110,30 @@ for i in "${!all[@]}"; do
 	g=$((i % guests))
 	lists[g]="${lists[g]:-} ${all[i]}"
 done
+# The cellular set runs in the last guest, after its checks (the benchmark
+# is in the first); E2E_CELLULAR=full boots one guest for it alone.
+cell_guest=""
+case "${E2E_CELLULAR:-}" in
+short) cell_guest=$((${#lists[@]} - 1)) ;;
+full) lists=(" ") cell_guest=0 ;;
+esac
 pids=()
 for g in "${!lists[@]}"; do
 	bench=0
 	[ "$g" = 0 ] && [ "${E2E_BENCH:-}" = 1 ] && bench=1
-	printf 'E2E_DEVICES="%s"\nE2E_BACKENDS="%s"\nE2E_BENCH=%s\nE2E_LOG_LEVEL=%s\n' \
-		"${lists[g]# }" "$backends" "$bench" "${E2E_LOG_LEVEL:-info}" >"$stage/etc/e2e.env"
+	cellular=0
+	[ "$g" = "$cell_guest" ] && cellular=1
+	printf 'E2E_DEVICES="%s"\nE2E_BACKENDS="%s"\nE2E_BENCH=%s\nE2E_CELLULAR=%s\nE2E_LOG_LEVEL=%s\nE2E_LIBUSB_NCM=%s\n' \
+		"${lists[g]# }" "$backends" "$bench" "$cellular" "${E2E_LOG_LEVEL:-info}" "${E2E_LIBUSB_NCM:-}" >"$stage/etc/e2e.env"
 	(cd "$stage" && find . | cpio -o -H newc --quiet) | gzip -1 >"$work/initrd$g.gz"
 	# The bound: about 150 s a pair and backend (two minutes when all passes
-	# under TCG), 900 s for the benchmark, 60 s to boot.
+	# under TCG), 900 s for the benchmark, what cellular-stage.sh says for
+	# the cellular set, 60 s to boot; E2E_TIMEOUT replaces it.
 	read -ra mine <<<"${lists[g]}"
 	read -ra bs <<<"$backends"
-	limit=$((60 + 150 * ${#mine[@]} * ${#bs[@]} + 900 * bench))
-	echo "e2e: guest $g: ${lists[g]# } (backends $backends, bench $bench), at most $limit s"
+	limit=$((60 + 150 * ${#mine[@]} * ${#bs[@]} + 900 * bench + ${cell_limit:-0} * cellular))
+	limit=${E2E_TIMEOUT:-$limit}
+	echo "e2e: guest $g: ${lists[g]# } (backends $backends, bench $bench, cellular $cellular), at most $limit s"
 	(
 		start=$(date +%s)
 		timeout "$limit" qemu-system-x86_64 -M pc -accel tcg -cpu max -smp 1 -m 768 -nodefaults -no-user-config -nographic \

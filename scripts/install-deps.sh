@@ -5,6 +5,7 @@
 set -euo pipefail
 packages=(gcc make pkg-config libusb-1.0-0-dev
 	qemu-system-x86 busybox-static cpio file) # the end-to-end test against Linux's RNDIS gadget (e2e/)
+packages+=(iproute2 ethtool) # e2e/cellular-stage.sh packs tc, ip and ethtool into the guest (issue 15)
 missing=()
 for pkg in "${packages[@]}"; do
 	dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
