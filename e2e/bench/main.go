@@ -67,6 +67,7 @@ func main() {
 	size := fs.Int64("size", 16<<20, "get/put: bytes (get: the file's size, checked)")
 	embedded := fs.Bool("embedded", false, "use rndis-netd's stack in this process on the USB device")
 	recovery := fs.String("recovery", "", "embedded: TCP loss recovery, off or rack (default: stack's)")
+	backendName := fs.String("backend", "auto", "embedded: the USB backend, auto, usbfs or libusb")
 	cc := fs.String("cc", "", "embedded: congestion control, cubic or reno (default: stack's)")
 	stall := fs.Int("stall", 0, "take the link down this many times during the stream")
 	down := fs.Duration("down", 3*time.Second, "stall: how long the UDC stays unbound")
@@ -94,7 +95,11 @@ func main() {
 	var links *linkWatch
 	var tetherStack *tcpipstack.Stack
 	if *embedded {
-		host, err := usb.NewHost()
+		backend, err := usb.ParseBackend(*backendName)
+		if err != nil {
+			log.Fatal(err)
+		}
+		host, err := usb.NewHost(backend)
 		if err != nil {
 			log.Fatal(err)
 		}
