@@ -52,7 +52,7 @@ cell_say() { say "INFO cellular: $*"; }
 # rndis_host and its dependencies only for the kernel's turn, the last, so
 # that rndis-netd's turns find a gadget no kernel driver has had.
 for m in $(cat /modules/cellular.order); do
-	case $m in g_ether | usbnet | cdc_ether | rndis_host) continue ;; esac # g_ether would take the UDC
+	case $m in g_ether | usbnet | cdc_ether | rndis_host | cdc_ncm) continue ;; esac # g_ether would take the UDC
 	grep -q "^${m//-/_} " /proc/modules || insmod "/modules/$m.ko" || cell_die "insmod $m"
 done
 for m in rndis_host cdc_ether usbnet; do
