@@ -128,6 +128,13 @@ configfs_plug() {
 		echo "$1" >$G/configs/c.1/strings/0x409/configuration
 		echo 02:00:00:00:07:01 >$G/functions/$f/dev_addr
 		echo 02:00:00:00:07:02 >$G/functions/$f/host_addr
+		# f_ncm holds an NTB for good when its flush timer fires with all of
+		# its transmit requests queued (ncm_tx_timeout does not re-arm; the
+		# next datagram joins the held NTB), which under TCG happens within
+		# the first window of a TCP stream, whatever the host: 10 requests
+		# (qmult 5) against an initial window of 10 segments in NTBs of one.
+		# 200 requests are more than a window of NTBs here.
+		[ "$1" = ncm ] && echo 100 >$G/functions/$f/qmult
 		ln -s $G/functions/$f $G/configs/c.1/
 	fi
 	echo dummy_udc.0 >$G/UDC || return 1

@@ -78,7 +78,7 @@ runs() {
 	for i in $(seq $bench_runs); do
 		s=$("$@")
 		if [ -z "$s" ]; then
-			fail "bench $rn $rd: run $i moved $rm MiB completely"
+			$miss "bench $rn $rd: run $i moved $rm MiB completely"
 			return
 		fi
 		echo "bench: $rn $rd run $i: $rm MiB in $s s = $(rate "$s" "$rm") MB/s"
@@ -104,6 +104,13 @@ cost() {
 	say "BENCH $1: daemon CPU $(awk -v t="$t" -v hz=100 -v m="$5" 'BEGIN { printf "%.0f", t / hz / m * 1024 }') s per GiB, $(awk -v w="$w" -v m="$5" 'BEGIN { printf "%.0f", w / m }') write calls per MiB"
 }
 
+# What the kernel's own driver fails to move is a figure missing from the
+# report, not a failure of ours (Linux's cdc_ncm against f_ncm under TCG
+# sometimes reaches nothing): it is said, and the ratio left out. What
+# rndis-netd fails to move fails the run.
+kernel_miss() { say "INFO NO KERNEL FIGURE: $*"; }
+miss=fail
+
 # bench_one GADGET PROTOCOL KERNEL_DRIVER
 bench_one() {
 	bg=$1 bp=$2 kd=$3
@@ -122,19 +129,21 @@ bench_one() {
 		sleep 0.1
 	done
 	if [ -z "$host_if" ]; then
-		fail "bench $name: $kd bound the gadget"
+		kernel_miss "bench $name: $kd bound the gadget"
 		dmesg | tail -15
 	else
 		echo "bench: $kd interface $host_if"
 		ip addr add 192.168.7.2/24 dev "$host_if"
 		ip link set "$host_if" up
 		if wait_for 20 timeout 10 wget -q -O /dev/null http://192.168.7.1/file.bin; then
+			miss=kernel_miss
 			runs "$kd" download $down_mb timed_download http://192.168.7.1/big.bin
 			kdown=$med
 			runs "$kd" upload $up_mb timed_upload 192.168.7.1 5001
 			kup=$med
+			miss=fail
 		else
-			fail "bench $name: the gadget's httpd reachable through $kd"
+			kernel_miss "bench $name: the gadget's httpd reachable through $kd"
 		fi
 		ip link set "$host_if" down
 	fi
