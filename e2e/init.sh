@@ -163,16 +163,6 @@ pid_of() { case $1 in g_ether | configfs-rndis) echo a4a2 ;; *) echo a4a1 ;; esa
 auto_of() { case $1 in g_ether | configfs-rndis) echo rndis ;; *) echo "${1#configfs-}" ;; esac; }
 class_of() { case $1 in rndis) echo 02/02/ff ;; ncm) echo 02/0d/00 ;; ecm) echo 02/06/00 ;; esac; }
 
-# known_stall PROTOCOL BACKEND: says so, and is true, for the pair that is
-# known to fail and is not run unless E2E_LIBUSB_NCM=1: Linux's f_ncm holds
-# an NTB it never sends when the host keeps fewer IN transfers queued than
-# it has requests (libusb's backend reads one 2 KiB URB at a time; usbfs
-# keeps 32 of 16 KiB), and a TCP stream through it stops at once.
-known_stall() {
-	[ "$1/$2" = ncm/libusb ] && [ "${E2E_LIBUSB_NCM:-}" != 1 ] || return 1
-	say "INFO NOT RUN: ncm with the libusb backend (f_ncm stalls with one queued IN transfer; E2E_LIBUSB_NCM=1 runs it)"
-}
-
 # probe_checks NAME PROTOCOL: what probe printed, per protocol.
 probe_checks() {
 	check "$1: probe uses the $2 function" grep -q "^function: *$2 $(class_of "$2")" /tmp/probe.txt
@@ -204,7 +194,6 @@ run_device() {
 	pid=$(pid_of "$gadget")
 	failed=""
 	say "INFO $name: device.protocol $cfgproto, device.backend $backend"
-	if known_stall "$proto" "$backend"; then return; fi
 	plug "$gadget" || { fail "$name: gadget did not start"; return; }
 	gadget_net "$name" || return
 	check "$name: device node given to the user" give_device 0525

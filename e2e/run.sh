@@ -12,7 +12,6 @@
 # What runs (environment):
 #   E2E_DEVICES   GADGET:PROTOCOL pairs (default: all below), PROTOCOL being the daemon's device.protocol
 #   E2E_BACKENDS  the daemon's device.backend values, each against every pair (default: usbfs libusb)
-#   E2E_LIBUSB_NCM=1  also runs NCM with the libusb backend, which fails (init.sh's known_stall)
 #   E2E_GUESTS    guests booted side by side, the pairs dealt out among them (default 2; the bench runs in the first)
 #   E2E_LOG_LEVEL the daemon's log level (default info)
 #   E2E_VERBOSE=1 the guests' consoles even when everything passed
@@ -123,8 +122,8 @@ for g in "${!lists[@]}"; do
 	[ "$g" = 0 ] && [ "${E2E_BENCH:-}" = 1 ] && bench=1
 	cellular=0
 	[ "$g" = "$cell_guest" ] && cellular=1
-	printf 'E2E_DEVICES="%s"\nE2E_BACKENDS="%s"\nE2E_BENCH=%s\nE2E_CELLULAR=%s\nE2E_LOG_LEVEL=%s\nE2E_LIBUSB_NCM=%s\n' \
-		"${lists[g]# }" "$backends" "$bench" "$cellular" "${E2E_LOG_LEVEL:-info}" "${E2E_LIBUSB_NCM:-}" >"$stage/etc/e2e.env"
+	printf 'E2E_DEVICES="%s"\nE2E_BACKENDS="%s"\nE2E_BENCH=%s\nE2E_CELLULAR=%s\nE2E_LOG_LEVEL=%s\n' \
+		"${lists[g]# }" "$backends" "$bench" "$cellular" "${E2E_LOG_LEVEL:-info}" >"$stage/etc/e2e.env"
 	(cd "$stage" && find . | cpio -o -H newc --quiet) | gzip -1 >"$work/initrd$g.gz"
 	# The bound: about 150 s a pair and backend (two minutes when all passes
 	# under TCG), 900 s for the benchmark, what cellular-stage.sh says for

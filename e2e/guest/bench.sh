@@ -153,7 +153,6 @@ bench_one() {
 	for backend in $E2E_BACKENDS; do
 		name="$bg/$bp/$backend"
 		odown="" oup=""
-		if known_stall "$bp" "$backend"; then continue; fi
 		give_device 0525
 		as_user "RNDIS_NETD_DEVICE_PROTOCOL=$bp RNDIS_NETD_DEVICE_BACKEND=$backend /bin/rndis-netd run --config /etc/e2e.yaml --log.level warn >/tmp/bench-daemon.log 2>&1" &
 		if wait_for 60 wget -q -O /dev/null http://127.0.0.1:9741/healthz; then
