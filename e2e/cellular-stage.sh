@@ -3,7 +3,7 @@
 # cellular path behind the gadget: iproute2's ip (busybox's cannot name a
 # veth peer) and tc, ethtool (netem must see MTU-sized packets, not TSO
 # super-packets, or one "loss" drops 40 segments), the qdisc and veth
-# modules, and e2e/bench, the timed client and upload sink.
+# modules (run.sh builds e2e/bench, the timed client and upload sink).
 #
 #   E2E_CELLULAR=short  after the usual e2e: clean and lte, the default TCP
 #                       variant, one 4 MiB run each way per path (CI's report)
@@ -39,7 +39,6 @@ echo "e2e: cellular: $cell_conf"
 for tool in /sbin/tc /bin/ip /sbin/ethtool; do
 	[ -x "$tool" ] || { echo "e2e: $tool is missing (bash scripts/install-deps.sh installs iproute2 and ethtool)" >&2; exit 1; }
 done
-(cd "$root" && go build -o "$stage/bin/bench" ./e2e/bench)
 # iproute2's ip goes in as /opt/iproute2/ip, called by its path
 # (under any other name it takes its name for a command). tc replaces
 # busybox's applet, a symlink that cp would follow onto busybox.
@@ -48,7 +47,7 @@ mkdir -p "$stage/opt/iproute2"
 cp /bin/ip "$stage/opt/iproute2/ip"
 cp /sbin/tc "$stage/bin/tc"
 cp /sbin/ethtool "$stage/bin/ethtool"
-for bin in bin/tc opt/iproute2/ip bin/ethtool bin/bench; do
+for bin in bin/tc opt/iproute2/ip bin/ethtool; do
 	for lib in $(ldd "$stage/$bin" | grep -o '/[^ ]*'); do
 		mkdir -p "$stage$(dirname "$lib")"
 		cp -L "$lib" "$stage$lib"

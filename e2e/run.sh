@@ -58,10 +58,13 @@ guests=${E2E_GUESTS:-2}
 # with the libraries ldd names copied beside it. This is the one place the
 # binary is built: a static non-cgo build (for device.backend usbfs) would go
 # here, and the ldd loop then copies nothing.
-(cd "$root" && go build -o "$stage/bin/rndis-netd" ./cmd/rndis-netd)
-for lib in $(ldd "$stage/bin/rndis-netd" | grep -o '/[^ ]*'); do
-	mkdir -p "$stage$(dirname "$lib")"
-	cp -L "$lib" "$stage$lib"
+# e2e/bench is the benchmark's timed client with the stack embedded.
+(cd "$root" && go build -o "$stage/bin/rndis-netd" ./cmd/rndis-netd && go build -o "$stage/bin/bench" ./e2e/bench)
+for bin in rndis-netd bench; do
+	for lib in $(ldd "$stage/bin/$bin" | grep -o '/[^ ]*'); do
+		mkdir -p "$stage$(dirname "$lib")"
+		cp -L "$lib" "$stage$lib"
+	done
 done
 
 cp "$bb" "$stage/bin/busybox"

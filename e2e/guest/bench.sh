@@ -1,16 +1,17 @@
 # Sourced by the e2e guest's /init with E2E_BENCH=1, after the checks: for
 # each configfs gadget (RNDIS, CDC-NCM, CDC-ECM), one byte stream each way,
-# (a) through the kernel's own host driver (rndis_host, cdc_ncm, cdc_ether)
-# and (b) through rndis-netd's forwards with each backend, in the same boot,
-# 3 runs each; the median rates and their ratio are printed, and the
-# daemon's CPU time per GiB and write calls per MiB. Download: the gadget's httpd to
-# wget on the host side. Upload: nc on the host side to a byte-counting sink
-# (nc -l | wc -c) on the gadget, whose count is checked. The gadget's
-# interface lives in a network namespace of its own so that traffic crosses
-# the USB link instead of staying inside the kernel.
-# Sizes: under TCG the daemon downloads at 1-5 MB/s and uploads at about
-# 0.1 MB/s (the kernel's drivers: 15-20 and 1 MB/s), so the upload is
-# smaller to keep the whole benchmark within a few minutes.
+# 3 runs each, (a) through the kernel's own host driver (rndis_host, cdc_ncm,
+# cdc_ether), (b) through rndis-netd's forwards with each backend and (c)
+# through its stack embedded in the client (e2e/bench), in the same boot;
+# the median rates and their ratio are printed, and the daemon's CPU time
+# per GiB and write calls per MiB. Download: the gadget's httpd to the host
+# side. Upload: to a byte-counting sink on the gadget (nc -l | wc -c, whose
+# count is checked; e2e/bench's sink for the embedded client, which answers
+# its count). The gadget's interface lives in a network namespace of its own
+# so that traffic crosses the USB link instead of staying inside the kernel.
+# Sizes: under TCG the daemon downloads at 2-8 MB/s and uploads at about
+# 1 MB/s (the kernel's drivers: 15-20 and 1 MB/s), so the upload is smaller
+# to keep the whole benchmark within a few minutes.
 down_mb=16
 up_mb=2
 bench_runs=3
@@ -67,6 +68,14 @@ timed_upload() {
 	else
 		echo "bench: the sink counted $(cat /tmp/up.count 2>/dev/null) of $((up_mb * 1048576)) bytes" >&2
 	fi
+}
+
+# timed_embedded get|put FLAGS...: seconds e2e/bench's embedded stack took
+# to move the stream (its RESULT line; the stack's start is not counted),
+# or nothing if it failed.
+timed_embedded() {
+	as_user "timeout 300 bench $* -embedded -backend usbfs" >/tmp/embedded.out 2>&1
+	awk '/^RESULT/ { print $3 }' /tmp/embedded.out | grep . || cat /tmp/embedded.out >&2
 }
 
 # runs NAME DIRECTION MIB COMMAND...: the command bench_runs times; a line
@@ -176,6 +185,20 @@ bench_one() {
 		report "$bp" download $down_mb "$kd" "$kdown" "$odown" "$backend"
 		report "$bp" upload $up_mb "$kd" "$kup" "$oup" "$backend"
 	done
+
+	# (c) rndis-netd's stack embedded in the client (e2e/bench: stack.Open
+	# on the device, the usbfs backend, no relay), on the same plug.
+	give_device 0525
+	mkdir -p /tmp/sink
+	nsenter -t "$ns" -n bench sink -listen 192.168.7.1:9000 -dir /tmp/sink >/tmp/bench-sink.log 2>&1 &
+	sink=$!
+	runs "embedded $bp" download $down_mb timed_embedded get -path /big.bin -addr 192.168.7.1:80 -size $((down_mb * 1048576))
+	edown=$med
+	runs "embedded $bp" upload $up_mb timed_embedded put -addr 192.168.7.1:9000 -size $((up_mb * 1048576))
+	eup=$med
+	kill "$sink" 2>/dev/null
+	report "$bp" download $down_mb "$kd" "$kdown" "$edown" "embedded, usbfs"
+	report "$bp" upload $up_mb "$kd" "$kup" "$eup" "embedded, usbfs"
 	unplug "$bg"
 	gadget_ns_stop
 }
