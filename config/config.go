@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/rndis-netd/rndis-netd/stack"
 	"github.com/spf13/pflag"
 	"github.com/spf13/viper"
 )
@@ -63,7 +64,7 @@ type Network struct {
 }
 
 // TCP tunes the netstack's TCP (stack.TCP): loss recovery off | rack,
-// congestion control cubic | reno, buffer caps in bytes (0: the defaults).
+// congestion control reno | cubic, buffer caps in bytes (0: the defaults).
 type TCP struct {
 	Recovery          string `mapstructure:"recovery"`
 	CongestionControl string `mapstructure:"congestion_control"`
@@ -130,8 +131,8 @@ var defaults = map[string]any{
 	"network.gateway":                "",
 	"network.dns":                    []string{},
 	"network.mtu":                    0,
-	"network.tcp.recovery":           "off",
-	"network.tcp.congestion_control": "cubic",
+	"network.tcp.recovery":           string(stack.RecoveryOff),
+	"network.tcp.congestion_control": stack.CongestionReno,
 	"network.tcp.receive_buffer_max": 0,
 	"network.tcp.send_buffer_max":    0,
 	"socks5.listen":                  "127.0.0.1:1080",

@@ -194,13 +194,13 @@ func TestDeviceProtocol(t *testing.T) {
 }
 
 // network.tcp reaches the netstack as stack.TCP; the defaults are the
-// netstack's own (RACK off, CUBIC, its buffer caps).
+// netstack's own (RACK off, Reno, its buffer caps).
 func TestNetworkTCP(t *testing.T) {
-	c, err := Load(write(t, "c.yaml", "network:\n  tcp: {recovery: rack, congestion_control: reno, receive_buffer_max: 4194304}\n"), nil)
+	c, err := Load(write(t, "c.yaml", "network:\n  tcp: {recovery: rack, congestion_control: cubic, receive_buffer_max: 4194304}\n"), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := stack.TCP{Recovery: stack.RecoveryRACK, CongestionControl: "reno", ReceiveBufferMax: 4 << 20}
+	want := stack.TCP{Recovery: stack.RecoveryRACK, CongestionControl: "cubic", ReceiveBufferMax: 4 << 20}
 	if got := c.Network.StackTCP(); got != want {
 		t.Errorf("stack TCP %+v; want %+v", got, want)
 	}
@@ -208,7 +208,7 @@ func TestNetworkTCP(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := d.Network.StackTCP(); got != (stack.TCP{Recovery: stack.RecoveryOff, CongestionControl: "cubic"}) {
+	if got := d.Network.StackTCP(); got != (stack.TCP{Recovery: stack.RecoveryOff, CongestionControl: "reno"}) {
 		t.Errorf("default stack TCP %+v", got)
 	}
 }

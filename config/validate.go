@@ -180,17 +180,16 @@ func (v *validator) network(n Network) {
 		v.add("network.mtu", fmt.Sprintf("%d: want 0 (the device's) or 576..65535", n.MTU))
 	}
 	v.oneOf("network.tcp.recovery", n.TCP.Recovery, string(stack.RecoveryOff), string(stack.RecoveryRACK))
-	v.oneOf("network.tcp.congestion_control", n.TCP.CongestionControl, "cubic", "reno")
+	v.oneOf("network.tcp.congestion_control", n.TCP.CongestionControl, stack.CongestionReno, stack.CongestionCubic)
 	v.bufferMax("network.tcp.receive_buffer_max", n.TCP.ReceiveBufferMax)
 	v.bufferMax("network.tcp.send_buffer_max", n.TCP.SendBufferMax)
 }
 
-// bufferMax checks a TCP buffer cap: 0 (the default) or 64 KiB up to
-// stack.TCPBufferMaxLimit; less than 64 KiB would cap a connection below
-// one window of full-size segments.
+// bufferMax checks a TCP buffer cap: 0 (the default) or what stack.TCP
+// takes.
 func (v *validator) bufferMax(key string, n int) {
-	if n != 0 && (n < 64<<10 || n > stack.TCPBufferMaxLimit) {
-		v.add(key, fmt.Sprintf("%d: want 0 (the default) or %d..%d bytes", n, 64<<10, stack.TCPBufferMaxLimit))
+	if n != 0 && (n < stack.TCPBufferMaxMin || n > stack.TCPBufferMaxLimit) {
+		v.add(key, fmt.Sprintf("%d: want 0 (the default) or %d..%d bytes", n, stack.TCPBufferMaxMin, stack.TCPBufferMaxLimit))
 	}
 }
 

@@ -12,15 +12,15 @@
 #
 # E2E_CELL_<NAME> overrides a setting of e2e/guest/cellular.sh (PROFILES,
 # RUNS, SIZE_MB, VARIANTS, PATHS, STALL, STALL_DOWN_S, STALL_WINDOW_S,
-# STALL_VARIANTS, STALL_DIRS, RATE_DOWN, RATE_UP).
-# Uses run.sh's $root, $stage and add().
+# STALL_VARIANTS, STALL_DIRS, STALL_KINDS, RATE_DOWN, RATE_UP).
+# Uses run.sh's $root, $stage, add() and stage_libs().
 case "$E2E_CELLULAR" in
 short)
 	cell_conf='CELL_MODE=short CELL_PROFILES="clean lte" CELL_RUNS=1 CELL_SIZE_MB=4 CELL_VARIANTS="default" CELL_STALL=0'
 	cell_limit=480 # seconds added to the guest's bound: about 6 minutes of this
 	;;
 full)
-	cell_conf='CELL_MODE=full CELL_PROFILES="clean lte lossy stall" CELL_RUNS=3 CELL_SIZE_MB=16 CELL_VARIANTS="default rack reno" CELL_STALL=10'
+	cell_conf='CELL_MODE=full CELL_PROFILES="clean lte lossy stall" CELL_RUNS=3 CELL_SIZE_MB=16 CELL_VARIANTS="default rack cubic" CELL_STALL=10'
 	touch "$stage/etc/cellular-only"
 	cell_limit=7200
 	;;
@@ -29,7 +29,7 @@ full)
 	exit 1
 	;;
 esac
-for name in PROFILES RUNS SIZE_MB VARIANTS PATHS STALL STALL_DOWN_S STALL_WINDOW_S STALL_VARIANTS STALL_DIRS RATE_DOWN RATE_UP; do
+for name in PROFILES RUNS SIZE_MB VARIANTS PATHS STALL STALL_DOWN_S STALL_WINDOW_S STALL_VARIANTS STALL_DIRS STALL_KINDS RATE_DOWN RATE_UP; do
 	var=E2E_CELL_$name
 	[ -n "${!var:-}" ] && cell_conf="$cell_conf CELL_$name=\"${!var}\""
 done
@@ -47,11 +47,6 @@ mkdir -p "$stage/opt/iproute2"
 cp /bin/ip "$stage/opt/iproute2/ip"
 cp /sbin/tc "$stage/bin/tc"
 cp /sbin/ethtool "$stage/bin/ethtool"
-for bin in bin/tc opt/iproute2/ip bin/ethtool; do
-	for lib in $(ldd "$stage/$bin" | grep -o '/[^ ]*'); do
-		mkdir -p "$stage$(dirname "$lib")"
-		cp -L "$lib" "$stage$lib"
-	done
-done
+stage_libs bin/tc opt/iproute2/ip bin/ethtool
 for m in veth sch_netem; do add "$m"; done
 printf '%s\n' "${order[@]}" >"$stage/modules/cellular.order"

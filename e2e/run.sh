@@ -54,18 +54,24 @@ devices=${E2E_DEVICES:-g_ether:auto g_ether:ecm configfs-rndis:rndis configfs-nc
 backends=${E2E_BACKENDS:-usbfs libusb}
 guests=${E2E_GUESTS:-2}
 
-# The daemon, built as CI builds it (cgo, dynamically linked against libusb),
-# with the libraries ldd names copied beside it. This is the one place the
-# binary is built: a static non-cgo build (for device.backend usbfs) would go
-# here, and the ldd loop then copies nothing.
-# e2e/bench is the benchmark's timed client with the stack embedded.
-(cd "$root" && go build -o "$stage/bin/rndis-netd" ./cmd/rndis-netd && go build -o "$stage/bin/bench" ./e2e/bench)
-for bin in rndis-netd bench; do
-	for lib in $(ldd "$stage/bin/$bin" | grep -o '/[^ ]*'); do
-		mkdir -p "$stage$(dirname "$lib")"
-		cp -L "$lib" "$stage$lib"
+# stage_libs BIN...: the libraries ldd names for each staged binary (a path
+# in the stage), copied to their places in it.
+stage_libs() {
+	local bin lib
+	for bin in "$@"; do
+		for lib in $(ldd "$stage/$bin" | grep -o '/[^ ]*'); do
+			mkdir -p "$stage$(dirname "$lib")"
+			cp -L "$lib" "$stage$lib"
+		done
 	done
-done
+}
+# The daemon, built as CI builds it (cgo, dynamically linked against libusb),
+# with its libraries beside it. This is the one place the binary is built: a
+# static non-cgo build (for device.backend usbfs) would go here, and
+# stage_libs then copies nothing. e2e/bench is the benchmark's timed client
+# with the stack embedded.
+(cd "$root" && go build -o "$stage/bin/rndis-netd" ./cmd/rndis-netd && go build -o "$stage/bin/bench" ./e2e/bench)
+stage_libs bin/rndis-netd bin/bench
 
 cp "$bb" "$stage/bin/busybox"
 for applet in $("$bb" --list); do

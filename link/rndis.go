@@ -60,7 +60,10 @@ func newRNDIS(s *session) *rndisFunction {
 	return &rndisFunction{s: s, l: s.l, pending: map[uint32]chan rndis.Message{}, resetDone: make(chan rndis.ResetComplete, 1)}
 }
 
-func (r *rndisFunction) framing() framing { return *r.frames.Load() }
+// framing returns the last start's framing as the pointer it stored: an
+// rndisFraming value would be copied into a new interface on every call,
+// and the transmit path asks once a transfer.
+func (r *rndisFunction) framing() framing { return r.frames.Load() }
 
 // start runs INITIALIZE, the queries and SET filter.
 func (r *rndisFunction) start(ctx context.Context, mac net.HardwareAddr) (DeviceInfo, error) {

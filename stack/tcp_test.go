@@ -33,12 +33,12 @@ func newTunedNetstack(t *testing.T, opts TCP) *tcpipstack.Stack {
 	return s
 }
 
-// The zero TCP is SACK, no RACK, CUBIC, receive buffers up to 8 MiB and
+// The zero TCP is SACK, no RACK, Reno, receive buffers up to 8 MiB and
 // send buffers up to 6 MiB, each starting at 1 MiB.
 func TestTCPDefaults(t *testing.T) {
 	sack, rec, cc, rx, tx := tcpSettings(t, newTunedNetstack(t, TCP{}))
-	if !bool(sack) || rec != 0 || cc != "cubic" {
-		t.Errorf("SACK %v, recovery %v, congestion control %q; want SACK, no RACK, cubic", sack, rec, cc)
+	if !bool(sack) || rec != 0 || cc != "reno" {
+		t.Errorf("SACK %v, recovery %v, congestion control %q; want SACK, no RACK, reno", sack, rec, cc)
 	}
 	if rx != (tcpip.TCPReceiveBufferSizeRangeOption{Min: 4 << 10, Default: 1 << 20, Max: 8 << 20}) ||
 		tx != (tcpip.TCPSendBufferSizeRangeOption{Min: 4 << 10, Default: 1 << 20, Max: 6 << 20}) {
@@ -48,10 +48,10 @@ func TestTCPDefaults(t *testing.T) {
 
 func TestTCPSettingsAreApplied(t *testing.T) {
 	_, rec, cc, rx, tx := tcpSettings(t, newTunedNetstack(t, TCP{
-		Recovery: RecoveryRACK, CongestionControl: "reno", ReceiveBufferMax: 512 << 10, SendBufferMax: 16 << 20,
+		Recovery: RecoveryRACK, CongestionControl: "cubic", ReceiveBufferMax: 512 << 10, SendBufferMax: 16 << 20,
 	}))
-	if rec != tcpip.TCPRACKLossDetection || cc != "reno" {
-		t.Errorf("recovery %v, congestion control %q; want RACK, reno", rec, cc)
+	if rec != tcpip.TCPRACKLossDetection || cc != "cubic" {
+		t.Errorf("recovery %v, congestion control %q; want RACK, cubic", rec, cc)
 	}
 	// A cap below the 1 MiB start starts there.
 	if rx.Max != 512<<10 || rx.Default != 512<<10 || tx.Max != 16<<20 || tx.Default != 1<<20 {

@@ -7,6 +7,7 @@
 //	bench get -addr 10.99.0.2:80 -path /f.bin -size 16777216 [-embedded -recovery rack -cc reno]
 //	bench put -addr 10.99.0.2:9000 -size 16777216 [...]
 //	bench get|put ... -stall 10 -down 3s -udc /sys/kernel/config/usb_gadget/g1/UDC -healthz URL
+//	bench get|put ... -stall 10 -down 3s -down-cmd 'ip link set usb0 down' -up-cmd 'ip link set usb0 up' -healthz URL
 //
 // get fetches -path from busybox httpd with HTTP/1.0 and counts the body;
 // put sends "PUT <size> <id>\n" and -size bytes to the sink, which answers
@@ -16,11 +17,16 @@
 //	RESULT <bytes> <seconds> <MB/s>
 //
 // With -stall N the stream runs until N link outages are done: each one
-// unbinds the gadget's UDC for -down, binds it again, waits for the link
-// to be up (the daemon's /healthz, or the embedded stack's link event) and
-// then for the receiver's byte count to move, printing
+// unbinds the gadget's UDC for -down and binds it again (an unplug), or
+// runs -down-cmd and -up-cmd, waits for the link to be up (the daemon's
+// /healthz, or the embedded stack's link event) and then for the
+// receiver's byte count to move, printing
 //
-//	STALL <i> up_after_bind=<ms> moving_after_up=<ms>
+//	STALL <i> up_after_end=<ms> moving_after_up=<ms> [sender_rto_due_after_up=<ms> sender_rto=<ms> sender_timeouts=<n>]
+//
+// (the sender's fields with -sender-tcp, for a download: when the Linux
+// server's next retransmission was due, its backed-off timeout, and the
+// timeouts since its data was last acknowledged).
 //
 // The receiver records when bytes arrived (the sink writes its record to
 // -dir/<id>.tl), so "moving" means bytes crossed the path, not that a
@@ -38,6 +44,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"sort"
 	"strconv"
@@ -68,14 +75,18 @@ func main() {
 	embedded := fs.Bool("embedded", false, "use rndis-netd's stack in this process on the USB device")
 	recovery := fs.String("recovery", "", "embedded: TCP loss recovery, off or rack (default: stack's)")
 	backendName := fs.String("backend", "auto", "embedded: the USB backend, auto, usbfs or libusb")
-	cc := fs.String("cc", "", "embedded: congestion control, cubic or reno (default: stack's)")
+	cc := fs.String("cc", "", "embedded: congestion control, reno or cubic (default: stack's)")
 	stall := fs.Int("stall", 0, "take the link down this many times during the stream")
 	down := fs.Duration("down", 3*time.Second, "stall: how long the UDC stays unbound")
 	udc := fs.String("udc", "/sys/kernel/config/usb_gadget/g1/UDC", "stall: the gadget's UDC file")
 	udcName := fs.String("udc-name", "dummy_udc.0", "stall: the UDC to bind")
 	chownUSB := fs.Int("chown-usb", -1, "stall: after each bind, give the new USB device nodes to this uid and gid (what udev does)")
+	downCmd := fs.String("down-cmd", "", "stall: a shell command that takes the link down instead of unbinding the UDC")
+	upCmd := fs.String("up-cmd", "", "stall, with -down-cmd: the shell command that brings it back")
 	healthz := fs.String("healthz", "", "stall, not embedded: the daemon's /healthz, 200 while the link is up")
 	window := fs.Duration("window", 6*time.Second, "stall: how long after the link is up the stream has to move")
+	senderTable := fs.String("sender-tcp", "", "stall, get: the server's /proc/PID/net/tcp, to report its retransmission timer at each link-up")
+	senderPort := fs.Int("sender-port", 80, "stall, get: the server's port in -sender-tcp")
 	timeout := fs.Duration("timeout", 10*time.Minute, "give up after this long")
 	fs.Parse(os.Args[2:])
 
@@ -160,7 +171,15 @@ func main() {
 		return
 	}
 
-	ups, binds, err := outages(ctx, *stall, *down, *window, *udc, *udcName, *chownUSB, links, done)
+	var sender func() (senderTimer, error)
+	if *senderTable != "" && run.get {
+		sender = func() (senderTimer, error) { return readSenderTimer(*senderTable, *senderPort) }
+	}
+	cut := unplug(ctx, *udc, *udcName, *chownUSB)
+	if *downCmd != "" {
+		cut = commands(*downCmd, *upCmd)
+	}
+	outs, err := outages(ctx, *stall, *down, *window, cut, links, sender, done)
 	conn.Close() // ends the stream; its error is expected
 	if err != nil {
 		log.Fatal(err)
@@ -172,7 +191,7 @@ func main() {
 			log.Fatal(err)
 		}
 	}
-	report(ups, binds, arrivals, *window)
+	report(outs, arrivals, *window)
 }
 
 // linkWatch is the link's state and the times it came up.
@@ -224,10 +243,56 @@ func pollHealthz(ctx context.Context, url string) *linkWatch {
 	return l
 }
 
-// outages takes the link down n times: after 2 s of streaming the UDC is
-// unbound for down and bound again; it waits for the link to be up and
-// then gives the stream window to move before the next one.
-func outages(ctx context.Context, n int, down, window time.Duration, udc, name string, owner int, links *linkWatch, done <-chan error) (ups, binds []time.Time, err error) {
+// outage is one link outage: when it ended (the UDC bound again, or the
+// up command run), when the link was up, and the download sender's
+// retransmission timer then.
+type outage struct {
+	end, up time.Time
+	sender  *senderTimer
+}
+
+// cutter takes the link down and brings it back.
+type cutter struct {
+	down, up func() error
+}
+
+// unplug is the cutter that unbinds the gadget's UDC (the host sees the
+// device go) and binds it again, then gives the new device nodes to owner.
+func unplug(ctx context.Context, udc, name string, owner int) cutter {
+	return cutter{
+		down: func() error { return os.WriteFile(udc, []byte("\n"), 0) },
+		up: func() error {
+			if err := os.WriteFile(udc, []byte(name+"\n"), 0); err != nil {
+				return err
+			}
+			if owner >= 0 {
+				go chownUSB(ctx, owner, time.Now().Add(10*time.Second))
+			}
+			return nil
+		},
+	}
+}
+
+// commands is the cutter that runs two shell commands, such as taking the
+// gadget's interface down and up (the gadget then tells the host the
+// medium is disconnected, and connected again).
+func commands(down, up string) cutter {
+	run := func(cmd string) func() error {
+		return func() error {
+			if out, err := exec.Command("/bin/sh", "-c", cmd).CombinedOutput(); err != nil {
+				return fmt.Errorf("%s: %v: %s", cmd, err, out)
+			}
+			return nil
+		}
+	}
+	return cutter{down: run(down), up: run(up)}
+}
+
+// outages takes the link down n times: after 2 s of streaming, cut.down,
+// then cut.up after down; it waits for the link to be up, reads the
+// sender's timer (sender, if not nil), and then gives the stream window to
+// move before the next one.
+func outages(ctx context.Context, n int, down, window time.Duration, cut cutter, links *linkWatch, sender func() (senderTimer, error), done <-chan error) (outs []outage, err error) {
 	sleep := func(d time.Duration) error {
 		select {
 		case err := <-done:
@@ -239,46 +304,51 @@ func outages(ctx context.Context, n int, down, window time.Duration, udc, name s
 		}
 	}
 	if err := sleep(2 * time.Second); err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	for i := range n {
-		if err := os.WriteFile(udc, []byte("\n"), 0); err != nil {
-			return nil, nil, fmt.Errorf("unbind: %v", err)
+		if err := cut.down(); err != nil {
+			return nil, fmt.Errorf("outage %d: taking the link down: %v", i+1, err)
 		}
 		if err := sleep(down); err != nil {
-			return nil, nil, err
+			return nil, err
 		}
 		if links.up.Load() {
-			return nil, nil, fmt.Errorf("outage %d: the link was still up after %v unbound", i+1, down)
+			return nil, fmt.Errorf("outage %d: the link was still up after %v down", i+1, down)
 		}
-		bind := time.Now()
-		if err := os.WriteFile(udc, []byte(name+"\n"), 0); err != nil {
-			return nil, nil, fmt.Errorf("bind: %v", err)
+		end := time.Now()
+		if err := cut.up(); err != nil {
+			return nil, fmt.Errorf("outage %d: bringing the link back: %v", i+1, err)
 		}
-		if owner >= 0 {
-			go chownUSB(ctx, owner, bind.Add(10*time.Second))
-		}
-		deadline := bind.Add(30 * time.Second)
+		deadline := end.Add(30 * time.Second)
 		var up time.Time
 		for {
 			var ok bool
-			if up, ok = links.upsAfter(bind.Add(-time.Millisecond)); ok {
+			if up, ok = links.upsAfter(end.Add(-time.Millisecond)); ok {
 				break
 			}
 			if time.Now().After(deadline) {
-				return nil, nil, fmt.Errorf("outage %d: the link did not come up within 30 s of the bind", i+1)
+				return nil, fmt.Errorf("outage %d: the link did not come up within 30 s of the outage's end", i+1)
 			}
 			if err := sleep(10 * time.Millisecond); err != nil {
-				return nil, nil, err
+				return nil, err
 			}
 		}
-		ups, binds = append(ups, up), append(binds, bind)
-		if err := sleep(time.Until(up.Add(window))); err != nil {
-			return nil, nil, err
+		o := outage{end: end, up: up}
+		if sender != nil {
+			if t, err := sender(); err != nil {
+				log.Printf("outage %d: the sender's timer: %v", i+1, err)
+			} else {
+				o.sender = &t
+			}
 		}
-		fmt.Fprintf(os.Stderr, "bench: outage %d: link up %v after the bind\n", i+1, up.Sub(bind).Round(time.Millisecond))
+		outs = append(outs, o)
+		if err := sleep(time.Until(up.Add(window))); err != nil {
+			return nil, err
+		}
+		fmt.Fprintf(os.Stderr, "bench: outage %d: link up %v after its end\n", i+1, up.Sub(end).Round(time.Millisecond))
 	}
-	return ups, binds, nil
+	return outs, nil
 }
 
 // chownUSB gives every USB device node not owned by uid to uid and gid
@@ -299,11 +369,20 @@ func chownUSB(ctx context.Context, uid int, deadline time.Time) {
 }
 
 // report prints each outage's recovery: from the link's up to the first
-// arrival after it that added bytes, and their distribution.
-func report(ups, binds []time.Time, arr []arrival, window time.Duration) {
+// arrival after it that added bytes, and their distribution. Where the
+// sender's timer was read, it adds when its next retransmission was due
+// after the link was up, its backed-off timeout and how many timeouts had
+// passed.
+func report(outs []outage, arr []arrival, window time.Duration) {
 	var recs []float64
 	ok := 0
-	for i, up := range ups {
+	for i, o := range outs {
+		up := o.up
+		senderNote := ""
+		if t := o.sender; t != nil {
+			senderNote = fmt.Sprintf(" sender_rto_due_after_up=%d sender_rto=%d sender_timeouts=%d",
+				t.leftAfter(up).Milliseconds(), t.rto.Milliseconds(), t.timeouts)
+		}
 		var base int64
 		var moved time.Time
 		for _, a := range arr {
@@ -316,9 +395,9 @@ func report(ups, binds []time.Time, arr []arrival, window time.Duration) {
 				break
 			}
 		}
-		upMs := up.Sub(binds[i]).Milliseconds()
+		upMs := up.Sub(o.end).Milliseconds()
 		if moved.IsZero() || moved.Sub(up) > window {
-			fmt.Printf("STALL %d up_after_bind=%d moving_after_up=never\n", i+1, upMs)
+			fmt.Printf("STALL %d up_after_end=%d moving_after_up=never%s\n", i+1, upMs, senderNote)
 			continue
 		}
 		ms := float64(moved.Sub(up).Milliseconds())
@@ -326,7 +405,7 @@ func report(ups, binds []time.Time, arr []arrival, window time.Duration) {
 		if ms <= 2000 {
 			ok++
 		}
-		fmt.Printf("STALL %d up_after_bind=%d moving_after_up=%.0f\n", i+1, upMs, ms)
+		fmt.Printf("STALL %d up_after_end=%d moving_after_up=%.0f%s\n", i+1, upMs, ms, senderNote)
 	}
 	sort.Float64s(recs)
 	q := func(p float64) string {
@@ -335,7 +414,7 @@ func report(ups, binds []time.Time, arr []arrival, window time.Duration) {
 		}
 		return fmt.Sprintf("%.0f", recs[int(p*float64(len(recs)-1)+0.5)])
 	}
-	fmt.Printf("STALLSUM within_2s=%d/%d min=%s median=%s p90=%s max=%s (ms)\n", ok, len(ups), q(0), q(0.5), q(0.9), q(1))
+	fmt.Printf("STALLSUM within_2s=%d/%d min=%s median=%s p90=%s max=%s (ms)\n", ok, len(outs), q(0), q(0.5), q(0.9), q(1))
 }
 
 // arrival is when the receiver's byte count reached total.

@@ -26,6 +26,7 @@ export IP=/opt/iproute2/ip TC=/bin/tc
 : "${CELL_STALL_WINDOW_S:=6}" # after link-up, the stream has this long to move (the target: 2 s)
 : "${CELL_STALL_VARIANTS:=default rack}"
 : "${CELL_STALL_DIRS:=get put}"
+: "${CELL_STALL_KINDS:=unplug media}" # unplug: the UDC unbound; media: the gadget's interface down (RNDIS media disconnect)
 cell_bytes=$((CELL_SIZE_MB * 1048576))
 cell_raw=/tmp/cell.raw
 : >"$cell_raw"
@@ -155,8 +156,7 @@ cell_variant_env() {
 	case $1 in
 	default) ;;
 	rack) echo "RNDIS_NETD_NETWORK_TCP_RECOVERY=rack" ;;
-	reno) echo "RNDIS_NETD_NETWORK_TCP_CONGESTION_CONTROL=reno" ;;
-	rack-reno) echo "RNDIS_NETD_NETWORK_TCP_RECOVERY=rack RNDIS_NETD_NETWORK_TCP_CONGESTION_CONTROL=reno" ;;
+	cubic) echo "RNDIS_NETD_NETWORK_TCP_CONGESTION_CONTROL=cubic" ;;
 	*) cell_die "unknown variant $1" ;;
 	esac
 }
@@ -164,8 +164,7 @@ cell_variant_flags() {
 	case $1 in
 	default) ;;
 	rack) echo "-recovery rack" ;;
-	reno) echo "-cc reno" ;;
-	rack-reno) echo "-recovery rack -cc reno" ;;
+	cubic) echo "-cc cubic" ;;
 	*) cell_die "unknown variant $1" ;;
 	esac
 }
@@ -260,23 +259,35 @@ cell_daemon_stop() {
 	grep -v "forward: dial" /tmp/cell-daemon.log | tail -5
 }
 
-# (c) the stall target: the UDC unbound CELL_STALL times for
-# CELL_STALL_DOWN_S during a daemon download and upload on lte.
+# (c) the stall target: CELL_STALL outages of CELL_STALL_DOWN_S during a
+# daemon download and upload on lte, of each kind: unplug (the UDC
+# unbound: the device goes, and the phone drops what it routes to it) and
+# media (the gadget's interface down: f_rndis tells the host the medium is
+# disconnected, and the phone, its route gone, answers what it routes to
+# it with ICMP unreachable, as a router does).
 cell_stall() {
 	v=$1
 	cell_profile lte
-	for dir in $CELL_STALL_DIRS; do
-		addr=127.0.0.1:8081
-		[ "$dir" = put ] && addr=127.0.0.1:8082
-		timeout $((CELL_STALL * (CELL_STALL_DOWN_S + 40) + 60)) bench "$dir" -addr "$addr" -path /huge.bin \
-			-stall "$CELL_STALL" -down "${CELL_STALL_DOWN_S}s" -window "${CELL_STALL_WINDOW_S}s" -udc "$G/UDC" -chown-usb 1000 -dir /tmp/sink \
-			-healthz http://127.0.0.1:9741/healthz >/tmp/stall.out 2>/tmp/stall.err
-		rc=$?
-		cat /tmp/stall.err
-		while read -r line; do say "CELLSTALL lte daemon $dir $v $line"; done </tmp/stall.out
-		[ "$rc" = 0 ] || fail "cellular: stall $dir $v: exit $rc: $(tail -3 /tmp/stall.err | tr '\n' ' ')"
-		# the next stream needs the link up again
-		cell_wait 30 timeout 5 wget -q -O /dev/null http://127.0.0.1:9741/healthz || cell_die "the link did not come back after the stall test"
+	phone_ip="nsenter -t $(cat /tmp/phone.pid) -n $IP link set $GIF"
+	for kind in $CELL_STALL_KINDS; do
+		case $kind in
+		unplug) cut="-udc $G/UDC -chown-usb 1000" ;;
+		media) cut="-down-cmd '$phone_ip down' -up-cmd '$phone_ip up'" ;;
+		*) cell_die "unknown stall kind $kind" ;;
+		esac
+		for dir in $CELL_STALL_DIRS; do
+			addr=127.0.0.1:8081 sender="-sender-tcp /proc/$(cat /tmp/internet.pid)/net/tcp" # httpd's socket, Linux's TCP
+			[ "$dir" = put ] && addr=127.0.0.1:8082 sender=""
+			eval "timeout $((CELL_STALL * (CELL_STALL_DOWN_S + 40) + 60)) bench $dir -addr $addr -path /huge.bin $sender \
+				-stall $CELL_STALL -down ${CELL_STALL_DOWN_S}s -window ${CELL_STALL_WINDOW_S}s $cut -dir /tmp/sink \
+				-healthz http://127.0.0.1:9741/healthz" >/tmp/stall.out 2>/tmp/stall.err
+			rc=$?
+			cat /tmp/stall.err
+			while read -r line; do say "CELLSTALL lte daemon $kind $dir $v $line"; done </tmp/stall.out
+			[ "$rc" = 0 ] || fail "cellular: stall $kind $dir $v: exit $rc: $(tail -3 /tmp/stall.err | tr '\n' ' ')"
+			# the next stream needs the link up again
+			cell_wait 30 timeout 5 wget -q -O /dev/null http://127.0.0.1:9741/healthz || cell_die "the link did not come back after the stall test"
+		done
 	done
 }
 
