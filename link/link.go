@@ -25,13 +25,23 @@ type Options struct {
 	PollInterval      time.Duration // RNDIS: read the control pipe this often even without RESPONSE_AVAILABLE; 250 ms
 	RetryMin          time.Duration // first delay of the capped exponential backoff; 100 ms
 	RetryMax          time.Duration // its cap; 5 s
-	TxQueue           int           // frames queued for bulk OUT; more are dropped; 1024
+	TxQueue           int           // frames queued for bulk OUT; more are dropped; defaultTxQueue
 	Capture           *PcapWriter   // if set, every frame in and out is recorded
 	MTU               int           // if set, caps the device's MTU
 	// WaitForDevice makes Open succeed when there is no device yet: the
 	// link starts down (CauseNoDevice) and comes up when one appears.
 	WaitForDevice bool
 }
+
+// defaultTxQueue holds a whole flight of one of gVisor's TCP connections
+// when bulk OUT is the bottleneck. gVisor grows a connection's send buffer
+// with its window (to 4-6 MiB, some 2,900-4,300 frames) and, unlike Linux,
+// has no TCP Small Queues to hold the excess in the socket: with 1,024 the
+// queue overflowed in bursts, each overflow was a loss that SACK recovery
+// (gVisor's scoreboard then took a fifth of the CPU) and a halved window
+// repaired. Only the frames' headers are extra memory: their payloads are
+// the views TCP keeps for retransmission anyway.
+const defaultTxQueue = 4096
 
 func (o *Options) defaults() {
 	set := func(d *time.Duration, v time.Duration) {
@@ -45,7 +55,7 @@ func (o *Options) defaults() {
 	set(&o.RetryMin, 100*time.Millisecond)
 	set(&o.RetryMax, 5*time.Second)
 	if o.TxQueue <= 0 {
-		o.TxQueue = 1024
+		o.TxQueue = defaultTxQueue
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
