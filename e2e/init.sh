@@ -19,10 +19,18 @@ R=/dev/ttyS1
 say() { echo "$*" >"$R"; echo "e2e: $*"; }
 pass() { say "PASS $*"; }
 fail() { say "FAIL $*"; failed=1; }
-check() { # check WHAT COMMAND...: PASS if the command succeeds
+check() { # check WHAT COMMAND...: PASS if the command succeeds; its status
 	what=$1
 	shift
-	if "$@"; then pass "$what"; else fail "$what"; fi
+	if "$@"; then pass "$what"; else fail "$what"; return 1; fi
+}
+# For a failure's report: what the daemon counted, and what the gadget's
+# interface moved (LABEL tells one reading from a later one).
+daemon_counters() { wget -q -O - http://127.0.0.1:9741/metrics | grep "^rndis_netd" | grep -v "_bucket\| 0$"; }
+gadget_counters() { # gadget_counters [LABEL]
+	for c in rx_packets rx_errors rx_dropped tx_packets tx_errors tx_dropped; do
+		echo "$GIF $c${1:+ $1} $(cat /sys/class/net/$GIF/statistics/$c)"
+	done
 }
 finish() {
 	say "E2E DONE"
@@ -214,7 +222,7 @@ run_device() {
 	if ! wait_for 60 wget -q -O /dev/null http://127.0.0.1:9741/healthz; then
 		fail "$name: daemon healthy within 60 s"
 		cat /tmp/daemon.log
-		for c in rx_packets rx_errors rx_dropped tx_packets tx_errors; do echo "$GIF $c $(cat /sys/class/net/$GIF/statistics/$c)"; done
+		gadget_counters
 		dmesg | tail -25
 		kill -TERM "$(pidof rndis-netd)" 2>/dev/null
 		wait_for 10 test -e /tmp/daemon.exit
@@ -223,7 +231,7 @@ run_device() {
 	fi
 	pass "$name: daemon up as uid $(stat -c %u /proc/$(pidof rndis-netd)) with a DHCP lease"
 	check "$name: wget through the forward, byte for byte" fetch_ok
-	[ -n "$failed" ] && { wget -q -O - http://127.0.0.1:9741/metrics | grep "^rndis_netd" | grep -v "_bucket\| 0$"; status; echo; }
+	[ -n "$failed" ] && { daemon_counters; status; echo; }
 	wget -q -O /tmp/status.json http://127.0.0.1:9741/status
 	check "$name: /status shows the device" grep -q "\"id\": \"0525:$pid\"" /tmp/status.json
 	check "$name: /status shows protocol $proto" grep -q "\"protocol\": \"$proto\"" /tmp/status.json
@@ -245,16 +253,12 @@ run_device() {
 	wget -q -O - http://127.0.0.1:9741/metrics | grep -E "^rndis_netd_link"
 	plug "$gadget" && gadget_net "$name" && give_device 0525
 	check "$name: re-plug brings the link up within 10 s" wait_for 10 link_up
-	if ! wait_for 5 fetch_ok; then
-		fail "$name: wget works again within 5 s"
-		# What each side moved since the re-plug, and what the daemon counted.
-		wget -q -O - http://127.0.0.1:9741/metrics | grep "^rndis_netd" | grep -v "_bucket\| 0$"
-		for c in rx_packets rx_dropped tx_packets tx_dropped; do echo "$GIF $c $(cat /sys/class/net/$GIF/statistics/$c)"; done
+	if ! check "$name: wget works again within 5 s" wait_for 5 fetch_ok; then
+		daemon_counters
+		gadget_counters
 		sleep 5
-		for c in rx_packets tx_packets; do echo "$GIF $c 5 s later $(cat /sys/class/net/$GIF/statistics/$c)"; done
+		gadget_counters "5 s later"
 		dmesg | tail -15
-	else
-		pass "$name: wget works again within 5 s"
 	fi
 	# The lease goes stale at the unplug and fresh again when the server acks it.
 	check "$name: the lease was re-confirmed within 30 s" wait_for 30 lease_fresh

@@ -36,10 +36,10 @@ type Options struct {
 // defaultTxQueue holds a whole flight of one of gVisor's TCP connections
 // when bulk OUT is the bottleneck. gVisor grows a connection's send buffer
 // with its window (to 4-6 MiB, some 2,900-4,300 frames) and, unlike Linux,
-// has no TCP Small Queues to hold the excess in the socket: with Linux's
-// 1,024 the queue overflowed in bursts, each overflow was a loss that SACK
-// recovery (gVisor's scoreboard then took a fifth of the CPU) and a halved
-// window repaired. Only the frames' headers are extra memory: their
+// has no TCP Small Queues to hold the excess in the socket: with 1,024
+// (about Linux's txqueuelen of 1,000) the queue overflowed in bursts, each
+// overflow a loss that SACK recovery (gVisor's scoreboard then took a fifth
+// of the CPU) and a halved window repaired. Only the frames' headers are extra memory: their
 // payloads are the views TCP keeps for retransmission anyway.
 const defaultTxQueue = 4096
 
