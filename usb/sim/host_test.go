@@ -32,7 +32,12 @@ type cdcHost struct {
 	inputSize int
 	outLimits ncm.Limits
 	mac       net.HardwareAddr
+	// unread holds the frames of the last transfer that receiveMatch did
+	// not reach: a phone may put two replies in one NTB.
+	unread []receivedFrame
 }
+
+type receivedFrame struct{ frame, transfer []byte }
 
 // hostRxBuffer is what one bulk-IN read of the host holds: a 16 KiB block
 // and a packet more, as the link reads.
@@ -308,15 +313,21 @@ func (h *cdcHost) receiveFrame(match func([]byte) bool) []byte {
 }
 
 // receiveMatch reads transfers until a frame that match accepts, and
-// returns it and its transfer.
+// returns it and its transfer; the frames after it in that transfer are
+// left for the next call.
 func (h *cdcHost) receiveMatch(match func([]byte) bool) (frame, transfer []byte) {
 	h.t.Helper()
 	for {
+		for len(h.unread) > 0 {
+			f := h.unread[0]
+			h.unread = h.unread[1:]
+			if match(f.frame) {
+				return f.frame, f.transfer
+			}
+		}
 		transfer, frames := h.receive()
 		for _, f := range frames {
-			if match(f) {
-				return f, transfer
-			}
+			h.unread = append(h.unread, receivedFrame{f, transfer})
 		}
 	}
 }
