@@ -73,6 +73,14 @@ wait_for() {
 # is a new one each time; it keeps its leases in its file across restarts.
 gadget_net() {
 	wait_for 10 ip link show "$GIF" || { fail "$1: gadget interface $GIF never appeared"; return 1; }
+	# No IPv6 on the gadget's side, so that it sends nothing unasked. f_ncm
+	# keeps the block it is filling when the host leaves setting 1 (probe
+	# ending, the daemon stopping, an unplug) with its flush timer gone;
+	# what comes after joins that block, which leaves only once it holds
+	# 32 datagrams or 16 KiB. A frame of the gadget's own sent just then
+	# (IPv6's, at carrier-on, are the only ones here) holds the daemon's
+	# DHCP replies behind it (README, CDC-NCM).
+	echo 1 >"/proc/sys/net/ipv6/conf/$GIF/disable_ipv6"
 	ip addr add 192.168.7.1/24 dev "$GIF" 2>/dev/null
 	ip link set "$GIF" up
 	killall udhcpd 2>/dev/null

@@ -132,7 +132,7 @@ func hostileDevice(t *testing.T, cfg sim.Config) {
 	}
 	hostile.Inject()
 	elapsed := time.Since(start)
-	streamed := warm.finish(t, 30*time.Second)
+	streamed := warm.finish(t, 30*time.Second, tb.state)
 	peakN := peak()
 	heapAfter := liveHeap()
 
@@ -213,7 +213,7 @@ func hostileDevice(t *testing.T, cfg sim.Config) {
 	}
 	after := startEcho(tb.dial(t, sim.EchoPort), 2)
 	after.waitProgress(t, 1<<20, 30*time.Second, tb.state)
-	after.finish(t, 30*time.Second)
+	after.finish(t, 30*time.Second, tb.state)
 	t.Logf("damaged replies: %v; link downs %d, resets %d, re-inits %d, faults %v", hostile.Injected(),
 		s.LinkDowns, s.Resets, s.Reinits, s.Faults())
 }

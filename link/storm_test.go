@@ -79,7 +79,7 @@ func TestLinkDownStorms(t *testing.T) {
 			// Before and after: the link up, no connection open.
 			warm := startEcho(tb.dial(t, sim.EchoPort), uint64(i))
 			warm.waitProgress(t, 1<<20, 30*time.Second)
-			warm.finish(t, 30*time.Second)
+			warm.finish(t, 30*time.Second, tb.state)
 			heapBefore, goroutinesBefore := settledHeap(), runtime.NumGoroutine()
 			peak := peakGoroutines()
 			run := startEcho(tb.dial(t, sim.EchoPort), uint64(i)+100)
@@ -104,7 +104,7 @@ func TestLinkDownStorms(t *testing.T) {
 				slowest = max(slowest, time.Since(cycleStart))
 			}
 			elapsed := time.Since(start)
-			streamed := run.finish(t, 30*time.Second)
+			streamed := run.finish(t, 30*time.Second, tb.state)
 			heapAfter, peakN := settledHeap(), peak()
 			if s := tb.link.Stats(); s.LinkDowns != uint64(cycles) || s.LinkUps != uint64(cycles)+1 {
 				t.Errorf("%d link downs and %d ups after %d cycles (and the first up)", s.LinkDowns, s.LinkUps, cycles)

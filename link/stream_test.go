@@ -89,15 +89,20 @@ func (r *echoRun) waitProgress(t testing.TB, n int64, within time.Duration, stat
 }
 
 // finish stops the writer, waits for the echo of everything sent, and
-// fails t unless what came back is byte for byte what was sent.
-func (r *echoRun) finish(t testing.TB, within time.Duration) int64 {
+// fails t unless what came back is byte for byte what was sent; state, as
+// for waitProgress, describes what a failure should show.
+func (r *echoRun) finish(t testing.TB, within time.Duration, state ...func() string) int64 {
 	t.Helper()
 	close(r.stop)
 	r.c.SetDeadline(time.Now().Add(within))
 	r.wg.Wait()
 	r.c.Close()
 	if r.writeErr != nil || r.readErr != nil {
-		t.Fatalf("stream: write %v, read %v (%d bytes sent, %d back)", r.writeErr, r.readErr, r.nSent.Load(), r.nGot.Load())
+		var more string
+		for _, s := range state {
+			more += "\n" + s()
+		}
+		t.Fatalf("stream: write %v, read %v (%d bytes sent, %d back)%s", r.writeErr, r.readErr, r.nSent.Load(), r.nGot.Load(), more)
 	}
 	if string(r.sent.Sum(nil)) != string(r.got.Sum(nil)) {
 		t.Fatalf("SHA-256 of the %d bytes sent differs from that of the %d echoed", r.nSent.Load(), r.nGot.Load())
