@@ -8,6 +8,7 @@
 //	bench put -addr 10.99.0.2:9000 -size 16777216 [...]
 //	bench get|put ... -stall 10 -down 3s -udc /sys/kernel/config/usb_gadget/g1/UDC -healthz URL
 //	bench get|put ... -stall 10 -down 3s -down-cmd 'ip link set usb0 down' -up-cmd 'ip link set usb0 up' -healthz URL
+//	bench get|put ... -stall 10 -down 3s -down-cmd ... -up-cmd ... -up-at-end   # through the kernel's rndis_host
 //
 // get fetches -path from busybox httpd with HTTP/1.0 and counts the body;
 // put sends "PUT <size> <id>\n" and -size bytes to the sink, which answers
@@ -19,8 +20,9 @@
 // With -stall N the stream runs until N link outages are done: each one
 // unbinds the gadget's UDC for -down and binds it again (an unplug), or
 // runs -down-cmd and -up-cmd, waits for the link to be up (the daemon's
-// /healthz, or the embedded stack's link event) and then for the
-// receiver's byte count to move, printing
+// /healthz, the embedded stack's link event, or with -up-at-end the up
+// command's return) and then for the receiver's byte count to move,
+// printing
 //
 //	STALL <i> up_after_end=<ms> moving_after_up=<ms> [sender_rto_due_after_up=<ms> sender_rto=<ms> sender_timeouts=<n>]
 //
@@ -84,6 +86,7 @@ func main() {
 	downCmd := fs.String("down-cmd", "", "stall: a shell command that takes the link down instead of unbinding the UDC")
 	upCmd := fs.String("up-cmd", "", "stall, with -down-cmd: the shell command that brings it back")
 	healthz := fs.String("healthz", "", "stall, not embedded: the daemon's /healthz, 200 while the link is up")
+	upAtEnd := fs.Bool("up-at-end", false, "stall, not embedded: the link is up once the outage's up command returns (rndis_host keeps no link state)")
 	window := fs.Duration("window", 6*time.Second, "stall: how long after the link is up the stream has to move")
 	senderTable := fs.String("sender-tcp", "", "stall, get: the server's /proc/PID/net/tcp, to report its retransmission timer at each link-up")
 	senderPort := fs.Int("sender-port", 80, "stall, get: the server's port in -sender-tcp")
@@ -134,10 +137,15 @@ func main() {
 		})
 		dial = func(ctx context.Context) (net.Conn, error) { return tether.DialContext(ctx, "tcp", *addr) }
 	} else if *stall > 0 {
-		if *healthz == "" {
-			log.Fatal("-stall needs -healthz or -embedded")
+		switch {
+		case *upAtEnd:
+			links = &linkWatch{}
+			links.up.Store(true)
+		case *healthz != "":
+			links = pollHealthz(ctx, *healthz)
+		default:
+			log.Fatal("-stall needs -healthz, -up-at-end or -embedded")
 		}
-		links = pollHealthz(ctx, *healthz)
 	}
 
 	conn, err := dial(ctx)
@@ -178,6 +186,9 @@ func main() {
 	cut := unplug(ctx, *udc, *udcName, *chownUSB)
 	if *downCmd != "" {
 		cut = commands(*downCmd, *upCmd)
+	}
+	if *upAtEnd && !*embedded {
+		cut = cut.watchedBy(links)
 	}
 	outs, err := outages(ctx, *stall, *down, *window, cut, links, sender, done)
 	conn.Close() // ends the stream; its error is expected
@@ -254,6 +265,16 @@ type outage struct {
 // cutter takes the link down and brings it back.
 type cutter struct {
 	down, up func() error
+}
+
+// watchedBy is c telling links the link is down when c.down has run and
+// up when c.up has: for a host whose driver keeps no link state, as
+// rndis_host, which only logs RNDIS media indications.
+func (c cutter) watchedBy(links *linkWatch) cutter {
+	return cutter{
+		down: func() error { err := c.down(); links.set(false, time.Now()); return err },
+		up:   func() error { err := c.up(); links.set(true, time.Now()); return err },
+	}
 }
 
 // unplug is the cutter that unbinds the gadget's UDC (the host sees the

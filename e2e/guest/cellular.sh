@@ -219,7 +219,30 @@ cell_kernel() {
 		wait_for 10 ping -c 1 -W 1 192.168.7.1 && $IP route add 10.99.0.0/24 via 192.168.7.1 ||
 		cell_die "rndis_host interface $host_if"
 	cell_wait 10 timeout 5 wget -q -O /dev/null http://10.99.0.2/small.txt || cell_die "the internet namespace through rndis_host"
-	cell_matrix kernel linux root 10.99.0.2:80 10.99.0.2:9000
+	case " $CELL_PATHS " in *" kernel "*) cell_matrix kernel linux root 10.99.0.2:80 10.99.0.2:9000 ;; esac
+	[ "$CELL_STALL" -gt 0 ] && cell_kernel_stall
+}
+# The stall target's media outages through rndis_host, Linux's TCP at both
+# ends: does Linux meet it? rndis_host only logs media indications, so the
+# link counts as up when the gadget's interface is (stricter than the
+# daemon's link-up, which waits for the indication); an unplug would give
+# the host a new interface each time, so only media.
+cell_kernel_stall() {
+	case " $CELL_STALL_KINDS " in *" media "*) ;; *) return ;; esac
+	cell_profile lte
+	phone_ip="nsenter -t $(cat /tmp/phone.pid) -n $IP link set $GIF"
+	for dir in $CELL_STALL_DIRS; do
+		addr=10.99.0.2:80 sender="-sender-tcp /proc/$(cat /tmp/internet.pid)/net/tcp"
+		[ "$dir" = put ] && addr=10.99.0.2:9000 sender=""
+		timeout $((CELL_STALL * (CELL_STALL_DOWN_S + 40) + 60)) bench $dir -addr $addr -path /huge.bin $sender \
+			-stall $CELL_STALL -down ${CELL_STALL_DOWN_S}s -window ${CELL_STALL_WINDOW_S}s -dir /tmp/sink \
+			-down-cmd "$phone_ip down" -up-cmd "$phone_ip up" -up-at-end >/tmp/stall.out 2>/tmp/stall.err
+		rc=$?
+		cat /tmp/stall.err
+		while read -r line; do say "CELLSTALL lte kernel media $dir linux $line"; done </tmp/stall.out
+		[ "$rc" = 0 ] || fail "cellular: stall kernel media $dir: exit $rc: $(tail -3 /tmp/stall.err | tr '\n' ' ')"
+		cell_wait 10 timeout 5 wget -q -O /dev/null http://10.99.0.2/small.txt || cell_die "the internet through rndis_host after the stall test"
+	done
 }
 # cell_daemon_start VARIANT / cell_daemon_stop: rndis-netd as uid 1000 with
 # forwards 127.0.0.1:8081 to httpd and :8082 to the sink.
@@ -338,7 +361,7 @@ if [ "$CELL_STALL" -gt 0 ]; then
 		cell_daemon_stop
 	done
 fi
-case " $CELL_PATHS " in *" kernel "*) cell_kernel ;; esac
+case " $CELL_PATHS " in *" kernel "*) cell_kernel ;; *) [ "$CELL_STALL" -gt 0 ] && cell_kernel ;; esac
 cell_stop_outages
 cell_table
 cell_say "done in $(awk -v a="$cell_t0" -v b="$(uptime_s)" 'BEGIN { printf "%.0f", b - a }') s of guest time"
